@@ -1,0 +1,1 @@
+"""tuneloop's training worker: lease loop, training recipe, publishing, serving engines."""

@@ -1,0 +1,20 @@
+"""Resource objects behind `client.datasets`, `client.jobs`, ...: sync and async twins."""
+
+from .adapters import Adapters, AsyncAdapters
+from .datasets import AsyncDatasets, Datasets
+from .feedback import AsyncFeedbackResource, FeedbackResource
+from .inference import AsyncInference, Inference
+from .jobs import AsyncJobs, Jobs
+
+__all__ = [
+    "Adapters",
+    "AsyncAdapters",
+    "Datasets",
+    "AsyncDatasets",
+    "FeedbackResource",
+    "AsyncFeedbackResource",
+    "Inference",
+    "AsyncInference",
+    "Jobs",
+    "AsyncJobs",
+]

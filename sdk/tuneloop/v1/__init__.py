@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC code. Not public API: use `tuneloop.Client`."""

@@ -1,0 +1,1 @@
+"""tuneloop's control plane: gRPC API, job queue, state, and adapter routing."""

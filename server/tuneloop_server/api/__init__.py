@@ -1,0 +1,1 @@
+"""The gRPC surface: servicers that only convert and delegate, plus the error interceptor."""

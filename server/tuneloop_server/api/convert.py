@@ -1,0 +1,145 @@
+"""The only server module that touches protobuf messages: records ↔ pb2, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.timestamp_pb2 import Timestamp
+from tuneloop.v1 import (
+    adapters_pb2,
+    datasets_pb2,
+    feedback_pb2,
+    inference_pb2,
+    jobs_pb2,
+)
+
+from ..services.adapters import AdapterView
+from ..services.inference import Sampling
+from ..store.records import (
+    DatasetRecord,
+    EventRecord,
+    EventType,
+    FeedbackRecord,
+    JobRecord,
+    JobState,
+)
+
+
+def timestamp(seconds: float | None) -> Timestamp | None:
+    if seconds is None:
+        return None
+    ts = Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def job_state_to_pb(state: JobState) -> int:
+    return jobs_pb2.JobState.Value(f"JOB_STATE_{state.name}")
+
+
+def job_state_from_pb(value: int) -> JobState | None:
+    if value == jobs_pb2.JOB_STATE_UNSPECIFIED:
+        return None
+    return JobState[jobs_pb2.JobState.Name(value).removeprefix("JOB_STATE_")]
+
+
+def event_type_to_pb(kind: EventType) -> int:
+    return jobs_pb2.EventType.Value(f"EVENT_TYPE_{kind.name}")
+
+
+def event_type_from_pb(value: int) -> EventType:
+    name = jobs_pb2.EventType.Name(value).removeprefix("EVENT_TYPE_")
+    return EventType.LOG if name == "UNSPECIFIED" else EventType[name]
+
+
+def method_from_pb(value: int) -> str:
+    return "qlora" if value == jobs_pb2.METHOD_QLORA else "lora"
+
+
+def method_to_pb(method: str) -> int:
+    return jobs_pb2.METHOD_QLORA if method == "qlora" else jobs_pb2.METHOD_LORA
+
+
+def hyperparameters_from_pb(msg: jobs_pb2.Hyperparameters) -> dict[str, Any]:
+    # Only the fields the caller set: unset ones take the server's defaults.
+    return MessageToDict(msg, preserving_proto_field_name=True)
+
+
+def hyperparameters_to_pb(values: dict[str, Any]) -> jobs_pb2.Hyperparameters:
+    msg = jobs_pb2.Hyperparameters()
+    for name, value in values.items():
+        if name == "target_modules":
+            msg.target_modules.extend(value)
+        elif name in jobs_pb2.Hyperparameters.DESCRIPTOR.fields_by_name:
+            setattr(msg, name, value)
+    return msg
+
+
+def dataset_to_pb(record: DatasetRecord) -> datasets_pb2.Dataset:
+    return datasets_pb2.Dataset(
+        id=record.id, name=record.name,
+        status=datasets_pb2.DatasetStatus.Value(f"DATASET_STATUS_{record.status.name}"),
+        num_examples=record.num_examples, sha256=record.sha256, size_bytes=record.size_bytes,
+        format=record.format or "",
+        errors=[datasets_pb2.DatasetError(line=e.line, message=e.message) for e in record.errors],
+        created_at=timestamp(record.created_at))
+
+
+def job_to_pb(job: JobRecord) -> jobs_pb2.Job:
+    return jobs_pb2.Job(
+        id=job.id, state=job_state_to_pb(job.state), base_model=job.base_model,
+        dataset_id=job.dataset_id, validation_dataset_id=job.validation_dataset_id or "",
+        adapter=job.adapter, adapter_version=job.adapter_version,
+        method=method_to_pb(job.method),
+        hyperparameters=hyperparameters_to_pb(job.hyperparameters),
+        include_feedback=job.include_feedback, cancel_requested=job.cancel_requested,
+        error=job.error, step=job.step, total_steps=job.total_steps, metrics=job.metrics,
+        attempt=job.attempt, created_at=timestamp(job.created_at),
+        started_at=timestamp(job.started_at), finished_at=timestamp(job.finished_at))
+
+
+def event_to_pb(event: EventRecord) -> jobs_pb2.JobEvent:
+    return jobs_pb2.JobEvent(
+        seq=event.seq, job_id=event.job_id, type=event_type_to_pb(event.type),
+        state=job_state_to_pb(event.state), step=event.step, total_steps=event.total_steps,
+        metrics=event.metrics, message=event.message, created_at=timestamp(event.created_at))
+
+
+def adapter_to_pb(view: AdapterView) -> adapters_pb2.Adapter:
+    return adapters_pb2.Adapter(
+        name=view.name, base_model=view.base_model, latest_version=view.latest_version,
+        versions=[adapters_pb2.AdapterVersion(version=v.version, job_id=v.job_id,
+                                              created_at=timestamp(v.created_at))
+                  for v in view.versions],
+        created_at=timestamp(view.versions[0].created_at))
+
+
+def messages_from_pb(messages: Any) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
+def messages_to_pb(messages: list[dict[str, str]]) -> list[inference_pb2.ChatMessage]:
+    return [inference_pb2.ChatMessage(role=m["role"], content=m["content"]) for m in messages]
+
+
+def sampling_from_pb(request: inference_pb2.GenerateRequest) -> Sampling:
+    return Sampling(
+        max_tokens=request.max_tokens, temperature=request.temperature,
+        top_p=request.top_p if request.HasField("top_p") else None,
+        seed=request.seed if request.HasField("seed") else None)
+
+
+def usage_to_pb(prompt_tokens: int, completion_tokens: int) -> inference_pb2.Usage:
+    return inference_pb2.Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+
+def feedback_to_pb(record: FeedbackRecord) -> feedback_pb2.Feedback:
+    msg = feedback_pb2.Feedback(
+        id=record.id, request_id=record.request_id, adapter=record.adapter or "",
+        adapter_version=record.adapter_version, messages=messages_to_pb(record.messages),
+        output=record.output, correction=record.correction, note=record.note,
+        created_at=timestamp(record.created_at))
+    if record.rating is not None:
+        msg.rating = record.rating
+    return msg

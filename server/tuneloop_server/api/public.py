@@ -1,0 +1,143 @@
+"""Servicers of the public API. Each method converts, delegates to a domain service, converts."""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from tuneloop.v1 import (
+    adapters_pb2,
+    adapters_pb2_grpc,
+    datasets_pb2,
+    datasets_pb2_grpc,
+    feedback_pb2,
+    feedback_pb2_grpc,
+    inference_pb2,
+    inference_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+)
+
+from ..services.adapters import AdapterService
+from ..services.datasets import DatasetService, UploadEnd, UploadPart, UploadStart
+from ..services.feedback import FeedbackService
+from ..services.inference import InferenceService
+from ..services.jobs import JobService
+from . import convert
+
+
+class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
+    def __init__(self, datasets: DatasetService):
+        self.datasets = datasets
+
+    async def UploadDataset(self, request_iterator, context) -> datasets_pb2.Dataset:
+        async def parts() -> AsyncIterator[UploadPart]:
+            async for request in request_iterator:
+                kind = request.WhichOneof("payload")
+                if kind == "header":
+                    h = request.header
+                    yield UploadStart(name=h.name, filename=h.filename, size_bytes=h.size_bytes)
+                elif kind == "chunk":
+                    yield request.chunk
+                elif kind == "trailer":
+                    yield UploadEnd(sha256=request.trailer.sha256)
+
+        return convert.dataset_to_pb(await self.datasets.upload(parts()))
+
+    async def GetDataset(self, request, context) -> datasets_pb2.Dataset:
+        return convert.dataset_to_pb(await self.datasets.get(request.dataset_id))
+
+    async def ListDatasets(self, request, context) -> datasets_pb2.ListDatasetsResponse:
+        records = await self.datasets.list()
+        return datasets_pb2.ListDatasetsResponse(datasets=[convert.dataset_to_pb(r) for r in records])
+
+    async def DeleteDataset(self, request, context) -> datasets_pb2.DeleteDatasetResponse:
+        await self.datasets.delete(request.dataset_id)
+        return datasets_pb2.DeleteDatasetResponse()
+
+
+class JobServicer(jobs_pb2_grpc.JobServiceServicer):
+    def __init__(self, jobs: JobService):
+        self.jobs = jobs
+
+    async def CreateJob(self, request, context) -> jobs_pb2.Job:
+        job = await self.jobs.create(
+            base_model=request.base_model, dataset_id=request.dataset_id,
+            adapter=request.adapter, validation_dataset_id=request.validation_dataset_id,
+            method=convert.method_from_pb(request.method),
+            hyperparameters=convert.hyperparameters_from_pb(request.hyperparameters),
+            include_feedback=request.include_feedback,
+            idempotency_key=request.idempotency_key)
+        return convert.job_to_pb(job)
+
+    async def GetJob(self, request, context) -> jobs_pb2.Job:
+        return convert.job_to_pb(await self.jobs.get(request.job_id))
+
+    async def ListJobs(self, request, context) -> jobs_pb2.ListJobsResponse:
+        jobs = await self.jobs.list(convert.job_state_from_pb(request.state))
+        return jobs_pb2.ListJobsResponse(jobs=[convert.job_to_pb(j) for j in jobs])
+
+    async def CancelJob(self, request, context) -> jobs_pb2.Job:
+        return convert.job_to_pb(await self.jobs.cancel(request.job_id))
+
+    async def WatchJob(self, request, context) -> AsyncIterator[jobs_pb2.JobEvent]:
+        async for event in self.jobs.watch(request.job_id, request.after_seq):
+            yield convert.event_to_pb(event)
+
+
+class AdapterServicer(adapters_pb2_grpc.AdapterServiceServicer):
+    def __init__(self, adapters: AdapterService):
+        self.adapters = adapters
+
+    async def ListAdapters(self, request, context) -> adapters_pb2.ListAdaptersResponse:
+        views = await self.adapters.list()
+        return adapters_pb2.ListAdaptersResponse(adapters=[convert.adapter_to_pb(v) for v in views])
+
+    async def GetAdapter(self, request, context) -> adapters_pb2.Adapter:
+        return convert.adapter_to_pb(await self.adapters.get(request.name))
+
+    async def DeleteAdapter(self, request, context) -> adapters_pb2.DeleteAdapterResponse:
+        await self.adapters.delete(request.name)
+        return adapters_pb2.DeleteAdapterResponse()
+
+
+class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
+    def __init__(self, inference: InferenceService):
+        self.inference = inference
+
+    async def Generate(self, request, context) -> inference_pb2.Completion:
+        out = await self.inference.generate(
+            request.model, convert.messages_from_pb(request.messages),
+            convert.sampling_from_pb(request))
+        r = out.result
+        return inference_pb2.Completion(
+            text=r.text, request_id=out.request_id, model=out.target.label,
+            finish_reason=r.finish_reason,
+            usage=convert.usage_to_pb(r.prompt_tokens, r.completion_tokens))
+
+    async def StreamGenerate(self, request, context) -> AsyncIterator[inference_pb2.CompletionChunk]:
+        stream = self.inference.stream(
+            request.model, convert.messages_from_pb(request.messages),
+            convert.sampling_from_pb(request))
+        async for request_id, text, final in stream:
+            chunk = inference_pb2.CompletionChunk(text=text, request_id=request_id)
+            if final is not None:
+                chunk.model = final.target.label
+                chunk.finish_reason = final.result.finish_reason
+                chunk.usage.CopyFrom(convert.usage_to_pb(
+                    final.result.prompt_tokens, final.result.completion_tokens))
+            yield chunk
+
+
+class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
+    def __init__(self, feedback: FeedbackService):
+        self.feedback = feedback
+
+    async def SubmitFeedback(self, request, context) -> feedback_pb2.Feedback:
+        record = await self.feedback.submit(
+            request.request_id, request.correction,
+            request.rating if request.HasField("rating") else None, request.note)
+        return convert.feedback_to_pb(record)
+
+    async def ListFeedback(self, request, context) -> feedback_pb2.ListFeedbackResponse:
+        records = await self.feedback.list(request.adapter)
+        return feedback_pb2.ListFeedbackResponse(feedback=[convert.feedback_to_pb(r) for r in records])

@@ -1,0 +1,137 @@
+"""Job creation (with every check a user needs to fix their request), queries, cancel, watch."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from typing import Any, AsyncIterator
+
+from pydantic import ValidationError
+from tuneloop_worker import base_models
+from tuneloop_worker.training.config import TrainingConfig, config_errors
+
+from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..ids import new_id
+from ..objects import ObjectStore
+from ..store import JobStore
+from ..store.records import DatasetStatus, EventRecord, EventType, JobRecord, JobState
+from .events import EventHub, Signal
+from .naming import check_adapter_name
+
+# A watcher re-reads the database at least this often, so it also sees events written by
+# another control-plane replica that cannot wake it directly.
+WATCH_POLL_SECONDS = 1.0
+
+
+class JobService:
+    def __init__(self, store: JobStore, objects: ObjectStore, hub: EventHub):
+        self.store = store
+        self.objects = objects
+        self.hub = hub
+
+    async def create(self, *, base_model: str, dataset_id: str, adapter: str,
+                     validation_dataset_id: str | None, method: str,
+                     hyperparameters: dict[str, Any], include_feedback: bool,
+                     idempotency_key: str | None) -> JobRecord:
+        check_adapter_name(adapter)
+        problem = base_models.check_base_model(base_model)
+        if problem:
+            raise InvalidArgument(problem)
+        await self._check_dataset(dataset_id, "dataset")
+        if validation_dataset_id:
+            await self._check_dataset(validation_dataset_id, "validation_dataset")
+        config = _training_config(method, hyperparameters)
+        await self._check_adapter_base(adapter, base_model)
+        job_id = new_id("job")
+        feedback_key = await self._snapshot_feedback(job_id, adapter) if include_feedback else None
+        record = JobRecord(
+            id=job_id, state=JobState.QUEUED, base_model=base_model, dataset_id=dataset_id,
+            validation_dataset_id=validation_dataset_id or None, adapter=adapter,
+            method=config.method, hyperparameters=config.model_dump(exclude={"method"}),
+            include_feedback=include_feedback, created_at=time.time(),
+            idempotency_key=idempotency_key or None, feedback_key=feedback_key)
+        job, created = await asyncio.to_thread(self.store.create_job, record)
+        if created:
+            self.hub.queue.fire()
+        return job
+
+    async def get(self, job_id: str) -> JobRecord:
+        job = await asyncio.to_thread(self.store.get_job, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id!r} not found")
+        return job
+
+    async def list(self, state: JobState | None) -> list[JobRecord]:
+        return await asyncio.to_thread(self.store.list_jobs, state)
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        job = await asyncio.to_thread(self.store.request_cancel, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id!r} not found")
+        self.hub.job_changed(job_id)
+        return job
+
+    async def watch(self, job_id: str, after_seq: int) -> AsyncIterator[EventRecord]:
+        """Yield events after `after_seq` in order; end after the terminal state event."""
+        if after_seq < 0:
+            raise InvalidArgument("after_seq must be 0 or a seq already seen")
+        await self.get(job_id)
+        signal = self.hub.job(job_id)
+        while True:
+            snapshot = signal.snapshot()
+            events = await asyncio.to_thread(self.store.list_events, job_id, after_seq)
+            for event in events:
+                yield event
+                after_seq = event.seq
+                if event.type is EventType.STATE and event.state.terminal:
+                    return
+            if not events:
+                job = await self.get(job_id)
+                if job.state.terminal and job.last_seq <= after_seq:
+                    return
+                await Signal.wait(snapshot, WATCH_POLL_SECONDS)
+
+    async def _check_dataset(self, dataset_id: str, field: str) -> None:
+        if not dataset_id:
+            raise InvalidArgument(f"{field} is required: upload a file and pass its id")
+        dataset = await asyncio.to_thread(self.store.get_dataset, dataset_id)
+        if dataset is None:
+            raise NotFound(f"{field} {dataset_id!r} not found; upload it first")
+        if dataset.status is not DatasetStatus.READY:
+            first = "; ".join(f"line {e.line}: {e.message}" if e.line else e.message
+                              for e in dataset.errors[:3])
+            raise FailedPrecondition(
+                f"{field} {dataset_id!r} is {dataset.status.value}, not ready ({first}); "
+                "fix the file and upload it again")
+
+    async def _check_adapter_base(self, adapter: str, base_model: str) -> None:
+        latest = await asyncio.to_thread(self.store.get_adapter_version, adapter)
+        if latest is not None and latest.base_model != base_model:
+            raise FailedPrecondition(
+                f"adapter {adapter!r} was trained on base model {latest.base_model!r}; "
+                f"train on that base, or pick a new adapter name for {base_model!r}")
+
+    async def _snapshot_feedback(self, job_id: str, adapter: str) -> str | None:
+        """Freeze the adapter's corrections into a chat JSONL the worker trains on."""
+        feedback = await asyncio.to_thread(self.store.list_feedback, adapter)
+        if not feedback:
+            return None
+        lines = [
+            json.dumps({"messages": [*f.messages, {"role": "assistant", "content": f.correction}]})
+            for f in feedback
+        ]
+        key = f"jobs/{job_id}/feedback.jsonl"
+        data = io.BytesIO(("\n".join(lines) + "\n").encode())
+        await asyncio.to_thread(self.objects.put_stream, key, data)
+        return key
+
+
+def _training_config(method: str, hyperparameters: dict[str, Any]) -> TrainingConfig:
+    if method not in ("lora", "qlora"):
+        raise InvalidArgument(f"method {method!r} is not supported: use \"lora\" or \"qlora\"")
+    try:
+        return TrainingConfig.model_validate({**hyperparameters, "method": method})
+    except ValidationError as exc:
+        raise InvalidArgument(config_errors(exc)) from None

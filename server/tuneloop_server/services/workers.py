@@ -1,0 +1,125 @@
+"""The worker side of the job queue: register, lease, heartbeat, report, complete, fail.
+
+Every call after the lease names (job_id, attempt). The store rejects an attempt that is
+no longer current, so a worker that was presumed dead cannot overwrite its successor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from ..config import ServerSettings
+from ..errors import InvalidArgument
+from ..ids import new_id
+from ..store import JobStore
+from ..store.records import AdapterVersionRecord, EventType, JobRecord, JobState, NewEvent
+from .events import EventHub, Signal
+from .serving import ServingManager
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    job: JobRecord
+    dataset_key: str
+    validation_dataset_key: str | None
+    feedback_key: str | None
+    output_prefix: str
+
+
+class WorkerService:
+    def __init__(self, store: JobStore, hub: EventHub, serving: ServingManager,
+                 settings: ServerSettings):
+        self.store = store
+        self.hub = hub
+        self.serving = serving
+        self.settings = settings
+
+    async def register(self, name: str, accelerator: str, memory_bytes: int) -> str:
+        worker_id = new_id("wrk")
+        await asyncio.to_thread(self.store.register_worker, worker_id, name or worker_id,
+                                accelerator or "cpu", memory_bytes)
+        return worker_id
+
+    async def lease(self, worker_id: str, wait_seconds: float) -> Assignment | None:
+        deadline = time.monotonic() + max(0.0, min(wait_seconds, 60.0))
+        while True:
+            snapshot = self.hub.queue.snapshot()
+            job = await asyncio.to_thread(self.store.claim_next_job, worker_id,
+                                          self.settings.lease_seconds)
+            if job is not None:
+                self.hub.job_changed(job.id)
+                return await asyncio.to_thread(self._assignment, job)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            # Poll the database too: a job queued through another replica fires no signal here.
+            await Signal.wait(snapshot, min(remaining, 1.0))
+
+    def _assignment(self, job: JobRecord) -> Assignment:
+        def key(dataset_id: str | None) -> str | None:
+            record = self.store.get_dataset(dataset_id) if dataset_id else None
+            return record.object_key if record else None
+
+        return Assignment(job=job, dataset_key=key(job.dataset_id) or "",
+                          validation_dataset_key=key(job.validation_dataset_id),
+                          feedback_key=job.feedback_key,
+                          output_prefix=f"jobs/{job.id}/attempt-{job.attempt}")
+
+    async def heartbeat(self, worker_id: str, job_id: str, attempt: int) -> bool:
+        job = await asyncio.to_thread(self.store.renew_lease, job_id, attempt, worker_id,
+                                      self.settings.lease_seconds)
+        return job.cancel_requested
+
+    async def report_events(self, job_id: str, attempt: int, events: list[NewEvent]) -> bool:
+        for event in events:
+            if event.type in (EventType.STATE, EventType.ADAPTER_READY):
+                raise InvalidArgument(f"workers may not report {event.type.value} events")
+        job = await asyncio.to_thread(self.store.append_events, job_id, attempt, events)
+        self.hub.job_changed(job_id)
+        return job.cancel_requested
+
+    async def complete(self, job_id: str, attempt: int, adapter_key: str) -> JobRecord:
+        if not adapter_key:
+            raise InvalidArgument("adapter_key is required: the object prefix of the published adapter")
+        job = await asyncio.to_thread(self.store.renew_lease, job_id, attempt, "",
+                                      self.settings.lease_seconds)
+        # Load before announcing: once the job says SUCCEEDED, the adapter answers at once.
+        try:
+            await self.serving.ensure_loaded(job.base_model, job.id, adapter_key)
+        except Exception as exc:  # serving will retry on first request; training still succeeded
+            log.warning("preloading adapter of %s failed: %s", job_id, exc)
+            await asyncio.to_thread(self.store.append_events, job_id, attempt, [NewEvent(
+                EventType.LOG, message=f"adapter not preloaded ({exc}); it loads on first request")])
+        version = AdapterVersionRecord(name=job.adapter, version=0, base_model=job.base_model,
+                                       job_id=job.id, object_key=adapter_key, created_at=0)
+        job = await asyncio.to_thread(self.store.finish_job, job_id, attempt, JobState.SUCCEEDED,
+                                      adapter=version, message="succeeded")
+        self.hub.job_changed(job_id)
+        return job
+
+    async def fail(self, job_id: str, attempt: int, error: str, cancelled: bool) -> JobRecord:
+        state = JobState.CANCELLED if cancelled else JobState.FAILED
+        message = "cancelled" if cancelled else (error or "failed without an error message")
+        job = await asyncio.to_thread(self.store.finish_job, job_id, attempt, state,
+                                      error="" if cancelled else message, message=message)
+        self.hub.job_changed(job_id)
+        return job
+
+    async def reap_expired_leases_forever(self, interval: float = 2.0) -> None:
+        while True:
+            try:
+                expired = await asyncio.to_thread(self.store.expire_leases, time.time(),
+                                                  self.settings.max_attempts)
+                for job in expired:
+                    log.warning("job %s lost its worker: now %s", job.id, job.state.value)
+                    self.hub.job_changed(job.id)
+                if any(job.state is JobState.QUEUED for job in expired):
+                    self.hub.queue.fire()
+            except Exception:
+                log.exception("lease reaper failed; retrying")
+            await asyncio.sleep(interval)

@@ -1,0 +1,115 @@
+"""Initial schema: datasets, jobs, job events, adapter versions, request log, feedback, workers.
+
+Revision ID: 0001
+Revises:
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def _id(name: str = "id") -> sa.Column:
+    return sa.Column(name, sa.String(40), primary_key=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "datasets", _id(),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("format", sa.String(40)),
+        sa.Column("num_examples", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("size_bytes", sa.BigInteger, nullable=False),
+        sa.Column("object_key", sa.String(500), nullable=False),
+        sa.Column("errors", sa.JSON, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+    )
+    op.create_table(
+        "jobs", _id(),
+        sa.Column("state", sa.String(20), nullable=False, index=True),
+        sa.Column("base_model", sa.String(500), nullable=False),
+        sa.Column("dataset_id", sa.String(40), nullable=False),
+        sa.Column("validation_dataset_id", sa.String(40)),
+        sa.Column("adapter", sa.String(100), nullable=False, index=True),
+        sa.Column("method", sa.String(20), nullable=False),
+        sa.Column("hyperparameters", sa.JSON, nullable=False),
+        sa.Column("include_feedback", sa.Boolean, nullable=False),
+        sa.Column("idempotency_key", sa.String(200), unique=True),
+        sa.Column("feedback_key", sa.String(500)),
+        sa.Column("adapter_version", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("error", sa.Text, nullable=False, server_default=""),
+        sa.Column("step", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("total_steps", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("metrics", sa.JSON, nullable=False),
+        sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("worker_id", sa.String(40)),
+        sa.Column("lease_expires_at", sa.Float),
+        sa.Column("created_at", sa.Float, nullable=False, index=True),
+        sa.Column("started_at", sa.Float),
+        sa.Column("finished_at", sa.Float),
+        sa.Column("last_seq", sa.Integer, nullable=False, server_default="0"),
+    )
+    op.create_table(
+        "job_events", _id("job_id"),
+        sa.Column("seq", sa.Integer, primary_key=True),
+        sa.Column("type", sa.String(20), nullable=False),
+        sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("step", sa.Integer, nullable=False),
+        sa.Column("total_steps", sa.Integer, nullable=False),
+        sa.Column("metrics", sa.JSON, nullable=False),
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+    )
+    op.create_table(
+        "adapter_versions",
+        sa.Column("name", sa.String(100), primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True),
+        sa.Column("base_model", sa.String(500), nullable=False),
+        sa.Column("job_id", sa.String(40), nullable=False, unique=True),
+        sa.Column("object_key", sa.String(500), nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+    )
+    op.create_table(
+        "request_log", _id(),
+        sa.Column("model", sa.String(500), nullable=False),
+        sa.Column("adapter", sa.String(100)),
+        sa.Column("adapter_version", sa.Integer, nullable=False),
+        sa.Column("base_model", sa.String(500), nullable=False),
+        sa.Column("messages", sa.JSON, nullable=False),
+        sa.Column("output", sa.Text, nullable=False),
+        sa.Column("prompt_tokens", sa.Integer, nullable=False),
+        sa.Column("completion_tokens", sa.Integer, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+    )
+    op.create_table(
+        "feedback", _id(),
+        sa.Column("request_id", sa.String(40), nullable=False),
+        sa.Column("adapter", sa.String(100), index=True),
+        sa.Column("adapter_version", sa.Integer, nullable=False),
+        sa.Column("messages", sa.JSON, nullable=False),
+        sa.Column("output", sa.Text, nullable=False),
+        sa.Column("correction", sa.Text, nullable=False),
+        sa.Column("rating", sa.Integer),
+        sa.Column("note", sa.Text, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+    )
+    op.create_table(
+        "workers", _id(),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("accelerator", sa.String(20), nullable=False),
+        sa.Column("memory_bytes", sa.BigInteger, nullable=False),
+        sa.Column("last_seen", sa.Float, nullable=False),
+    )
+
+
+def downgrade() -> None:
+    for table in ("workers", "feedback", "request_log", "adapter_versions", "job_events",
+                  "jobs", "datasets"):
+        op.drop_table(table)

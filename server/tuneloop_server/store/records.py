@@ -1,0 +1,144 @@
+"""Plain records the store hands to the domain layer (no ORM objects, no protobuf)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class JobState(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class EventType(str, enum.Enum):
+    STATE = "state"
+    METRICS = "metrics"
+    EVAL = "eval"
+    CHECKPOINT = "checkpoint"
+    LOG = "log"
+    ADAPTER_READY = "adapter_ready"
+
+
+class DatasetStatus(str, enum.Enum):
+    PROCESSING = "processing"
+    READY = "ready"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    id: str
+    name: str
+    status: DatasetStatus
+    format: str | None
+    num_examples: int
+    sha256: str
+    size_bytes: int
+    object_key: str
+    errors: list[LineError]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    state: JobState
+    base_model: str
+    dataset_id: str
+    validation_dataset_id: str | None
+    adapter: str
+    method: str
+    hyperparameters: dict[str, Any]
+    include_feedback: bool
+    created_at: float
+    idempotency_key: str | None = None
+    feedback_key: str | None = None
+    adapter_version: int = 0
+    cancel_requested: bool = False
+    error: str = ""
+    step: int = 0
+    total_steps: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    attempt: int = 0
+    worker_id: str | None = None
+    lease_expires_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    last_seq: int = 0
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event before the store gives it a seq."""
+
+    type: EventType
+    step: int = 0
+    total_steps: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    job_id: str
+    seq: int
+    type: EventType
+    state: JobState
+    step: int
+    total_steps: int
+    metrics: dict[str, float]
+    message: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class AdapterVersionRecord:
+    name: str
+    version: int
+    base_model: str
+    job_id: str
+    object_key: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class RequestLogRecord:
+    id: str
+    model: str
+    adapter: str | None
+    adapter_version: int
+    base_model: str
+    messages: list[dict[str, str]]
+    output: str
+    prompt_tokens: int
+    completion_tokens: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    id: str
+    request_id: str
+    adapter: str | None
+    adapter_version: int
+    messages: list[dict[str, str]]
+    output: str
+    correction: str
+    rating: int | None
+    note: str
+    created_at: float

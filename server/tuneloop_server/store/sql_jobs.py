@@ -1,0 +1,219 @@
+"""Job lifecycle queries: create, claim with a lease, events with gap-free seq, finish.
+
+Every state change and the event that reports it are written in one transaction, so a
+watcher can never see a state that has no event, and a crash never loses half of one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import fields, replace
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..errors import NotFound, StaleAttempt
+from . import schema
+from .records import (
+    AdapterVersionRecord,
+    EventRecord,
+    EventType,
+    JobRecord,
+    JobState,
+    NewEvent,
+)
+
+J = schema.jobs
+E = schema.job_events
+
+
+class JobQueries:
+    write_engine: sa.Engine
+    read_engine: sa.Engine
+
+    def create_job(self, record: JobRecord) -> tuple[JobRecord, bool]:
+        with self.write_engine.begin() as conn:
+            if record.idempotency_key:
+                existing = conn.execute(
+                    sa.select(J).where(J.c.idempotency_key == record.idempotency_key)).first()
+                if existing is not None:
+                    return _job(existing._mapping), False
+            values = {f.name: getattr(record, f.name) for f in fields(record)}
+            values.update(state=JobState.QUEUED.value, last_seq=0)
+            conn.execute(J.insert().values(**values))
+            job = _lock_job(conn, record.id)
+            job = _append(conn, job, [NewEvent(EventType.STATE, message="queued")])
+        return job, True
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        with self.read_engine.connect() as conn:
+            row = conn.execute(sa.select(J).where(J.c.id == job_id)).first()
+        return _job(row._mapping) if row else None
+
+    def list_jobs(self, state: JobState | None = None) -> list[JobRecord]:
+        query = sa.select(J).order_by(J.c.created_at)
+        if state is not None:
+            query = query.where(J.c.state == state.value)
+        with self.read_engine.connect() as conn:
+            return [_job(r._mapping) for r in conn.execute(query)]
+
+    def request_cancel(self, job_id: str) -> JobRecord | None:
+        with self.write_engine.begin() as conn:
+            job = _lock_job(conn, job_id, missing_ok=True)
+            if job is None or job.state.terminal or job.cancel_requested:
+                return job
+            if job.state is JobState.QUEUED:
+                return _transition(conn, job, JobState.CANCELLED, "cancelled before it started")
+            job = _update(conn, job, cancel_requested=True)
+            return _append(conn, job, [NewEvent(EventType.LOG, message="cancellation requested")])
+
+    def claim_next_job(self, worker_id: str, lease_seconds: float) -> JobRecord | None:
+        with self.write_engine.begin() as conn:
+            # SKIP LOCKED lets PostgreSQL workers claim different jobs concurrently; SQLite
+            # ignores it and relies on BEGIN IMMEDIATE for the same guarantee.
+            row = conn.execute(
+                sa.select(J.c.id).where(J.c.state == JobState.QUEUED.value)
+                .order_by(J.c.created_at).limit(1).with_for_update(skip_locked=True)).first()
+            if row is None:
+                return None
+            job = _lock_job(conn, row.id)
+            now = time.time()
+            job = _update(conn, job, attempt=job.attempt + 1, worker_id=worker_id,
+                          lease_expires_at=now + lease_seconds, started_at=job.started_at or now)
+            return _transition(conn, job, JobState.RUNNING,
+                               f"running on worker {worker_id} (attempt {job.attempt})")
+
+    def renew_lease(self, job_id: str, attempt: int, worker_id: str, lease_seconds: float) -> JobRecord:
+        with self.write_engine.begin() as conn:
+            job = _fenced(conn, job_id, attempt)
+            return _update(conn, job, worker_id=worker_id, lease_expires_at=time.time() + lease_seconds)
+
+    def append_events(self, job_id: str, attempt: int | None, events: list[NewEvent]) -> JobRecord:
+        with self.write_engine.begin() as conn:
+            job = _fenced(conn, job_id, attempt) if attempt is not None else _lock_job(conn, job_id)
+            return _append(conn, job, events)
+
+    def finish_job(self, job_id: str, attempt: int, state: JobState, *, error: str = "",
+                   adapter: AdapterVersionRecord | None = None, message: str = "") -> JobRecord:
+        with self.write_engine.begin() as conn:
+            job = _fenced(conn, job_id, attempt)
+            if adapter is not None:
+                version = _next_version(conn, adapter.name)
+                conn.execute(schema.adapter_versions.insert().values(
+                    name=adapter.name, version=version, base_model=adapter.base_model,
+                    job_id=job_id, object_key=adapter.object_key, created_at=time.time()))
+                job = _update(conn, job, adapter_version=version)
+                job = _append(conn, job, [NewEvent(
+                    EventType.ADAPTER_READY, message=f"{adapter.name}@v{version} is ready to serve")])
+            job = _update(conn, job, error=error)
+            return _transition(conn, job, state, message or error or state.value)
+
+    def expire_leases(self, now: float, max_attempts: int) -> list[JobRecord]:
+        """Requeue (or end) RUNNING jobs whose worker stopped renewing its lease."""
+        changed = []
+        with self.write_engine.begin() as conn:
+            rows = conn.execute(sa.select(J.c.id).where(
+                J.c.state == JobState.RUNNING.value, J.c.lease_expires_at < now)).all()
+            for row in rows:
+                job = _lock_job(conn, row.id)
+                lost = f"worker {job.worker_id} stopped responding"
+                if job.cancel_requested:
+                    job = _transition(conn, job, JobState.CANCELLED, f"cancelled ({lost})")
+                elif job.attempt >= max_attempts:
+                    job = _update(conn, job, error=f"{lost}; gave up after {job.attempt} attempts")
+                    job = _transition(conn, job, JobState.FAILED, job.error)
+                else:
+                    job = _transition(conn, job, JobState.QUEUED,
+                                      f"{lost}; requeued (attempt {job.attempt} of {max_attempts})")
+                changed.append(job)
+        return changed
+
+    def list_events(self, job_id: str, after_seq: int, limit: int = 500) -> list[EventRecord]:
+        query = (sa.select(E).where(E.c.job_id == job_id, E.c.seq > after_seq)
+                 .order_by(E.c.seq).limit(limit))
+        with self.read_engine.connect() as conn:
+            return [_event(r._mapping) for r in conn.execute(query)]
+
+    def next_adapter_version(self, name: str) -> int:
+        with self.read_engine.connect() as conn:
+            return _next_version(conn, name)
+
+
+# -- helpers that run inside an open transaction -------------------------------------------
+
+def _lock_job(conn: sa.Connection, job_id: str, missing_ok: bool = False) -> Any:
+    row = conn.execute(sa.select(J).where(J.c.id == job_id).with_for_update()).first()
+    if row is None:
+        if missing_ok:
+            return None
+        raise NotFound(f"job {job_id!r} not found")
+    return _job(row._mapping)
+
+
+def _fenced(conn: sa.Connection, job_id: str, attempt: int) -> JobRecord:
+    job = _lock_job(conn, job_id)
+    if job.attempt != attempt or job.state is not JobState.RUNNING:
+        raise StaleAttempt(
+            f"job {job_id} attempt {attempt} is no longer current "
+            f"(job is {job.state.value}, attempt {job.attempt}); stop working on it")
+    return job
+
+
+def _update(conn: sa.Connection, job: JobRecord, **changes: Any) -> JobRecord:
+    stored = {k: (v.value if isinstance(v, JobState) else v) for k, v in changes.items()}
+    conn.execute(J.update().where(J.c.id == job.id).values(**stored))
+    return replace(job, **changes)
+
+
+def _transition(conn: sa.Connection, job: JobRecord, state: JobState, message: str) -> JobRecord:
+    changes: dict[str, Any] = {"state": state}
+    if state.terminal:
+        changes.update(finished_at=time.time(), lease_expires_at=None)
+    elif state is JobState.QUEUED:
+        changes.update(worker_id=None, lease_expires_at=None)
+    job = _update(conn, job, **changes)
+    return _append(conn, job, [NewEvent(EventType.STATE, message=message)])
+
+
+def _append(conn: sa.Connection, job: JobRecord, events: list[NewEvent]) -> JobRecord:
+    if not events:
+        return job
+    now = time.time()
+    rows = [
+        dict(job_id=job.id, seq=job.last_seq + i, type=ev.type.value, state=job.state.value,
+             step=ev.step, total_steps=ev.total_steps, metrics=ev.metrics, message=ev.message,
+             created_at=now)
+        for i, ev in enumerate(events, start=1)
+    ]
+    conn.execute(E.insert(), rows)
+    changes: dict[str, Any] = {"last_seq": job.last_seq + len(events)}
+    progress = [ev for ev in events if ev.type in (EventType.METRICS, EventType.EVAL)]
+    if progress:
+        last = progress[-1]
+        metrics = {**job.metrics}
+        for ev in progress:
+            metrics.update(ev.metrics)
+        changes.update(metrics=metrics, step=max(job.step, last.step),
+                       total_steps=last.total_steps or job.total_steps)
+    return _update(conn, job, **changes)
+
+
+def _next_version(conn: sa.Connection, name: str) -> int:
+    t = schema.adapter_versions
+    current = conn.execute(sa.select(sa.func.max(t.c.version)).where(t.c.name == name)).scalar()
+    return (current or 0) + 1
+
+
+def _job(row: Any) -> JobRecord:
+    data = dict(row)
+    data["state"] = JobState(data["state"])
+    data["include_feedback"] = bool(data["include_feedback"])
+    data["cancel_requested"] = bool(data["cancel_requested"])
+    return JobRecord(**data)
+
+
+def _event(row: Any) -> EventRecord:
+    data = dict(row)
+    data["type"] = EventType(data["type"])
+    data["state"] = JobState(data["state"])
+    return EventRecord(**data)

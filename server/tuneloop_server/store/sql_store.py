@@ -1,0 +1,155 @@
+"""JobStore on SQLAlchemy Core: SQLite by default (WAL, synchronous=FULL), PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import migrate, schema
+from .records import (
+    AdapterVersionRecord,
+    DatasetRecord,
+    DatasetStatus,
+    FeedbackRecord,
+    LineError,
+    RequestLogRecord,
+)
+from .sql_jobs import JobQueries
+
+
+def open_store(url: str) -> "SqlJobStore":
+    """Open (creating and migrating if needed) the database at `url`."""
+    store = SqlJobStore(url)
+    migrate.upgrade(store.write_engine)
+    return store
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> sa.Engine:
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions start (see "begin" below).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # a committed job survives power loss
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # Writers take the lock up front, so two read-then-write transactions (two workers
+        # claiming the same job) serialise instead of failing with "database is locked".
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class SqlJobStore(JobQueries):
+    def __init__(self, url: str):
+        if url.startswith("sqlite"):
+            path = sa.engine.make_url(url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.write_engine = _sqlite_engine(url, immediate=True)
+            self.read_engine = _sqlite_engine(url, immediate=False)
+        else:
+            self.write_engine = sa.create_engine(url, pool_pre_ping=True)
+            self.read_engine = self.write_engine
+
+    def close(self) -> None:
+        self.write_engine.dispose()
+        self.read_engine.dispose()
+
+    # -- datasets ---------------------------------------------------------------------------
+
+    def add_dataset(self, record: DatasetRecord) -> None:
+        values = _values(record)
+        values["status"] = record.status.value
+        values["errors"] = [{"line": e.line, "message": e.message} for e in record.errors]
+        with self.write_engine.begin() as conn:
+            conn.execute(schema.datasets.insert().values(**values))
+
+    def get_dataset(self, dataset_id: str) -> DatasetRecord | None:
+        rows = self._select(schema.datasets, schema.datasets.c.id == dataset_id)
+        return _dataset(rows[0]) if rows else None
+
+    def list_datasets(self) -> list[DatasetRecord]:
+        return [_dataset(r) for r in self._select(schema.datasets, order=schema.datasets.c.created_at)]
+
+    def delete_dataset(self, dataset_id: str) -> bool:
+        with self.write_engine.begin() as conn:
+            result = conn.execute(schema.datasets.delete().where(schema.datasets.c.id == dataset_id))
+        return result.rowcount > 0
+
+    # -- adapters ---------------------------------------------------------------------------
+
+    def list_adapter_versions(self, name: str | None = None) -> list[AdapterVersionRecord]:
+        t = schema.adapter_versions
+        where = t.c.name == name if name is not None else None
+        return [AdapterVersionRecord(**r) for r in self._select(t, where, order=(t.c.name, t.c.version))]
+
+    def get_adapter_version(self, name: str, version: int | None = None) -> AdapterVersionRecord | None:
+        versions = self.list_adapter_versions(name)
+        if version is None:
+            return versions[-1] if versions else None
+        return next((v for v in versions if v.version == version), None)
+
+    def delete_adapter(self, name: str) -> list[AdapterVersionRecord]:
+        versions = self.list_adapter_versions(name)
+        with self.write_engine.begin() as conn:
+            conn.execute(schema.adapter_versions.delete().where(schema.adapter_versions.c.name == name))
+        return versions
+
+    # -- request log and feedback -----------------------------------------------------------
+
+    def log_request(self, record: RequestLogRecord) -> None:
+        with self.write_engine.begin() as conn:
+            conn.execute(schema.request_log.insert().values(**_values(record)))
+
+    def get_request(self, request_id: str) -> RequestLogRecord | None:
+        rows = self._select(schema.request_log, schema.request_log.c.id == request_id)
+        return RequestLogRecord(**rows[0]) if rows else None
+
+    def add_feedback(self, record: FeedbackRecord) -> None:
+        with self.write_engine.begin() as conn:
+            conn.execute(schema.feedback.insert().values(**_values(record)))
+
+    def list_feedback(self, adapter: str | None = None) -> list[FeedbackRecord]:
+        t = schema.feedback
+        where = t.c.adapter == adapter if adapter else None
+        return [FeedbackRecord(**r) for r in self._select(t, where, order=t.c.created_at)]
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def register_worker(self, worker_id: str, name: str, accelerator: str, memory_bytes: int) -> None:
+        with self.write_engine.begin() as conn:
+            conn.execute(schema.workers.insert().values(
+                id=worker_id, name=name, accelerator=accelerator, memory_bytes=memory_bytes,
+                last_seen=time.time()))
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _select(self, table: sa.Table, where: Any = None, order: Any = None) -> list[dict[str, Any]]:
+        query = sa.select(table)
+        if where is not None:
+            query = query.where(where)
+        if order is not None:
+            query = query.order_by(*(order if isinstance(order, tuple) else (order,)))
+        with self.read_engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def _values(record: Any) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+def _dataset(row: dict[str, Any]) -> DatasetRecord:
+    errors = [LineError(e["line"], e["message"]) for e in row.pop("errors")]
+    record = DatasetRecord(**row, errors=errors)
+    return replace(record, status=DatasetStatus(record.status))
