@@ -112,8 +112,10 @@ class _ErrorList:
 
     def finish(self) -> list[LineError]:
         rest = self.total - len(self.kept)
-        more = [LineError(0, f"... and {rest:,} more error{'s' if rest != 1 else ''}")] if rest else []
-        return self.kept + self.file_errors + more
+        if not rest:
+            return self.kept + self.file_errors
+        more = LineError(0, f"... and {rest:,} more error{'s' if rest != 1 else ''}")
+        return [*self.kept, *self.file_errors, more]
 
 
 def read_conversations(path: Path, *, max_line_bytes: int = 1 << 30) -> list[list[dict[str, str]]]:
@@ -144,7 +146,8 @@ def parse_example(raw: bytes) -> tuple[str, list[dict[str, str]]]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ExampleError(f"not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+        bad = f"byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+        raise ExampleError(f"not UTF-8 ({bad})") from None
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -189,7 +192,9 @@ def _check_chat(messages: Any) -> list[dict[str, str]]:
             raise ExampleError(f"messages[{i}].content {shown}; expected a string")
         out.append({"role": role, "content": content})
     if not any(m["role"] == "assistant" and m["content"].strip() for m in out):
-        raise ExampleError("no assistant turn with content; the model learns from assistant turns only")
+        raise ExampleError(
+            "no assistant turn with content; the model learns from assistant turns only"
+        )
     return out
 
 
@@ -202,7 +207,10 @@ def _check_prompt_completion(obj: dict[str, Any]) -> list[dict[str, str]]:
             raise ExampleError(f'"{key}" is {_json_type(value)}; expected a string')
         if not value.strip():
             raise ExampleError(f'"{key}" is empty')
-    return [{"role": "user", "content": obj["prompt"]}, {"role": "assistant", "content": obj["completion"]}]
+    return [
+        {"role": "user", "content": obj["prompt"]},
+        {"role": "assistant", "content": obj["completion"]},
+    ]
 
 
 def _physical_lines(stream: BinaryIO, limit: int) -> Iterator[tuple[int, bytes | None, int]]:

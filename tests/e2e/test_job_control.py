@@ -79,11 +79,14 @@ def test_separate_worker_process_trains_a_job(server_factory, tmp_path, model_ca
         with tuneloop.Client(server.plane.address) as client:
             dataset = tiny_dataset(client, tmp_path)
             job = client.jobs.create(base_model="smollm2-135m", dataset=dataset.id, adapter="sep",
-                                     hyperparameters=TINY)
+                                     validation_dataset=dataset.id, hyperparameters=TINY)
             done = client.jobs.wait(job.id, timeout=300)
             assert done.state == "succeeded"
-            running = [e for e in client.jobs.watch(job.id) if e.state == "running" and e.type == "state"]
+            events = list(client.jobs.watch(job.id))
+            running = [e for e in events if e.state == "running" and e.type == "state"]
             assert "wrk_" in running[0].message
+            evals = [e for e in events if e.type == "eval"]
+            assert evals and evals[-1].metrics["eval_loss"] > 0
             out = client.inference.generate(model="sep", messages=[{"role": "user", "content": "Say 3"}],
                                             max_tokens=4)
             assert out.model == "sep@v1"

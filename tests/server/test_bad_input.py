@@ -116,3 +116,16 @@ def test_unknown_ids_are_not_found(client):
 def test_server_still_serves_after_all_that(client, good_dataset):
     assert client.datasets.get(good_dataset.id).status == "ready"
     assert good_dataset.id in [d.id for d in client.datasets.list()]
+
+
+def test_limits_are_enforced_with_messages_that_say_the_limit(server_factory, tmp_path):
+    server = server_factory(embedded_workers=0, max_examples=2, max_line_bytes=200)
+    with tuneloop.Client(server.plane.address) as client:
+        too_many = upload_bytes(client, tmp_path, (GOOD_LINE + "\n").encode() * 3)
+        assert too_many.status == "invalid"
+        assert any("2" in e.message and "limit" in e.message for e in too_many.errors)
+
+        long_line = json.dumps({"prompt": "x" * 500, "completion": "y"}) + "\n"
+        too_long = upload_bytes(client, tmp_path, (GOOD_LINE + "\n" + long_line).encode())
+        assert [e.line for e in too_long.errors] == [2]
+        assert "200" in too_long.errors[0].message

@@ -9,6 +9,7 @@ and stream deltas travel back with `loop.call_soon_threadsafe`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import deque
@@ -18,6 +19,8 @@ from typing import AsyncIterator, Callable
 
 from .backend import GenerationRequest, GenerationResult, StreamDelta, UnknownAdapterError
 from .jobs import Command, Event, Job, set_exception, set_result
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -166,10 +169,15 @@ class LocalPeftEngine:
         self._update_stats()
         loop.call_soon_threadsafe(set_result, ready, None)
         while (work := self._next_work()) is not None:
-            if isinstance(work, Command):
-                work.run(before_reply=self._update_stats)
-                continue
-            self._runner.run(work, on_start=self._update_stats)
+            try:
+                if isinstance(work, Command):
+                    work.run(before_reply=self._update_stats)
+                else:
+                    self._runner.run(work, on_start=self._update_stats)
+            except Exception as exc:  # a bug here must fail these callers, not hang them all
+                log.exception("serving scheduler failed on %s", type(work).__name__)
+                for item in work if isinstance(work, list) else [work]:
+                    item.fail(exc)
         self._drain_on_close()
 
     def _update_stats(self, batch: int = 0) -> None:

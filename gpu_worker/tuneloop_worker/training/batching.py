@@ -13,7 +13,9 @@ from collections.abc import Sequence
 _WINDOW = 16  # batches per length-sorted window: padding stays small, order stays random
 
 
-def epoch_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int) -> list[list[int]]:
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int
+) -> list[list[int]]:
     """Example indices per micro-batch for one epoch.
 
     Examples are shuffled, then sorted by length inside windows of a few batches, so each batch

@@ -21,7 +21,8 @@ _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
 def save_checkpoint(
-    output_dir: Path, step: int, model: Any, optimizer: Any, scheduler: Any, extra: dict[str, Any], keep: int
+    output_dir: Path, step: int, model: Any, optimizer: Any, scheduler: Any,
+    extra: dict[str, Any], keep: int,
 ) -> Path:
     root = output_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
@@ -29,7 +30,8 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
     try:
         model.save_pretrained(tmp)
-        state = {"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), **extra}
+        state = {"step": step, "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), **extra}
         torch.save(state, tmp / STATE_FILE)
         if target.exists():
             shutil.rmtree(target)
@@ -55,14 +57,26 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load_checkpoint(checkpoint: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
-    """Restore adapter weights, optimizer and scheduler in place; return the saved state."""
+def load_checkpoint(
+    checkpoint: Path, model: Any, optimizer: Any, scheduler: Any, total_steps: int
+) -> dict[str, Any]:
+    """Restore adapter weights, optimizer and scheduler in place; return the saved state.
+
+    ValueError when the checkpoint was made for a run of a different length: its data or
+    hyperparameters differ, and replaying its schedule would silently train the wrong thing.
+    """
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    weights = load_file(str(checkpoint / "adapter_model.safetensors"), device=str(_device_of(model)))
+    device = _device_of(model)
+    state = torch.load(checkpoint / STATE_FILE, map_location=device, weights_only=True)
+    if state.get("total_steps") != total_steps:
+        raise ValueError(
+            f"checkpoint {checkpoint.name} belongs to a run of {state.get('total_steps')} steps, "
+            f"this run has {total_steps}"
+        )
+    weights = load_file(str(checkpoint / "adapter_model.safetensors"), device=str(device))
     set_peft_model_state_dict(model, weights)
-    state = torch.load(checkpoint / STATE_FILE, map_location=_device_of(model), weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     return state

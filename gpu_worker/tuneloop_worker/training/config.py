@@ -79,7 +79,9 @@ def config_errors(exc: ValidationError, prefix: str = "hyperparameters") -> str:
     return "; ".join(lines)
 
 
-def parse_config(hyperparameters: Mapping[str, Any] | None = None, **overrides: Any) -> TrainingConfig:
+def parse_config(
+    hyperparameters: Mapping[str, Any] | None = None, **overrides: Any
+) -> TrainingConfig:
     """TrainingConfig from user input (unset keys take defaults); ValueError with readable text."""
     values = {k: v for k, v in dict(hyperparameters or {}, **overrides).items() if v is not None}
     try:

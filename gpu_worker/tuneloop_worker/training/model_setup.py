@@ -12,7 +12,9 @@ from .. import base_models
 from .config import TrainingConfig
 from .events import TrainingError
 
-QLORA_NEEDS_CUDA = 'qlora needs a CUDA GPU with bitsandbytes; this worker has none: use method="lora"'
+QLORA_NEEDS_CUDA = (
+    'qlora needs a CUDA GPU with bitsandbytes; this worker has none: use method="lora"'
+)
 
 
 def pick_device() -> torch.device:
@@ -26,7 +28,9 @@ def autocast_for(device: torch.device) -> contextlib.AbstractContextManager[Any]
     return contextlib.nullcontext()
 
 
-def load_for_training(base_model: str, cache_dir: Path, config: TrainingConfig, device: torch.device):
+def load_for_training(
+    base_model: str, cache_dir: Path, config: TrainingConfig, device: torch.device
+):
     """(peft model in train mode, tokenizer). TrainingError when the base cannot be used."""
     from peft import LoraConfig, get_peft_model
 
@@ -34,7 +38,9 @@ def load_for_training(base_model: str, cache_dir: Path, config: TrainingConfig, 
         if config.method == "qlora":
             model, tokenizer = _load_4bit(base_model, cache_dir, device)
         else:
-            model, tokenizer = base_models.load(base_model, cache_dir, dtype=torch.float32, device=str(device))
+            model, tokenizer = base_models.load(
+                base_model, cache_dir, dtype=torch.float32, device=str(device)
+            )
     except base_models.BaseModelError as exc:
         raise TrainingError(str(exc)) from None
     model.config.use_cache = False  # the KV cache only costs memory during training
@@ -60,7 +66,9 @@ def _load_4bit(base_model: str, cache_dir: Path, device: torch.device):
     try:
         import bitsandbytes  # noqa: F401  (imported only to fail early with a clear message)
     except ImportError:
-        raise TrainingError("qlora needs the bitsandbytes package on this worker: pip install bitsandbytes") from None
+        raise TrainingError(
+            "qlora needs the bitsandbytes package on this worker: pip install bitsandbytes"
+        ) from None
     from peft import prepare_model_for_kbit_training
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 

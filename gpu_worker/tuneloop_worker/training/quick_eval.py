@@ -12,7 +12,9 @@ import torch
 
 
 @torch.no_grad()
-def answer(model: Any, tokenizer: Any, questions: Sequence[str], *, max_new_tokens: int = 48) -> list[str]:
+def answer(
+    model: Any, tokenizer: Any, questions: Sequence[str], *, max_new_tokens: int = 48
+) -> list[str]:
     """Greedy answers, one per question, all in one left-padded batch."""
     prompts = [
         tokenizer.apply_chat_template(

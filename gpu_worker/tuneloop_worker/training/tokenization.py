@@ -31,13 +31,17 @@ class TokenizedExample:
         return sum(1 for label in self.labels if label != IGNORE_INDEX)
 
 
-def render(tokenizer: PreTrainedTokenizerBase, messages: Messages, *, add_generation_prompt: bool = False) -> str:
+def render(
+    tokenizer: PreTrainedTokenizerBase, messages: Messages, *, add_generation_prompt: bool = False
+) -> str:
     return tokenizer.apply_chat_template(
         list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
     )
 
 
-def assistant_char_spans(tokenizer: PreTrainedTokenizerBase, messages: Messages) -> tuple[str, list[tuple[int, int]]]:
+def assistant_char_spans(
+    tokenizer: PreTrainedTokenizerBase, messages: Messages
+) -> tuple[str, list[tuple[int, int]]]:
     """The rendered text and, per assistant turn, the [start, end) characters that carry loss.
 
     A span covers the turn's content and the template's end-of-turn marker (e.g. <|im_end|>),
@@ -52,7 +56,9 @@ def assistant_char_spans(tokenizer: PreTrainedTokenizerBase, messages: Messages)
         span = _span_by_prefixes(tokenizer, messages, i, text)
         span = span or _span_by_search(text, message["content"], cursor, tokenizer.eos_token)
         if span is None:
-            raise ValueError(f"messages[{i}]: cannot find this assistant turn in the chat template's output")
+            raise ValueError(
+                f"messages[{i}]: cannot find this assistant turn in the chat template's output"
+            )
         start, end = span
         end = start + len(text[start:end].rstrip())
         if end > start:
@@ -117,7 +123,9 @@ def collate(batch: Sequence[TokenizedExample], pad_token_id: int) -> dict[str, t
     return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
 
 
-def _span_by_prefixes(tokenizer: Any, messages: Messages, i: int, text: str) -> tuple[int, int] | None:
+def _span_by_prefixes(
+    tokenizer: Any, messages: Messages, i: int, text: str
+) -> tuple[int, int] | None:
     if i == 0:
         return None  # templates refuse to render an empty conversation
     try:
@@ -130,7 +138,9 @@ def _span_by_prefixes(tokenizer: Any, messages: Messages, i: int, text: str) -> 
     return None
 
 
-def _span_by_search(text: str, content: str, cursor: int, eos: str | None) -> tuple[int, int] | None:
+def _span_by_search(
+    text: str, content: str, cursor: int, eos: str | None
+) -> tuple[int, int] | None:
     # For templates that are not prefix-consistent (e.g. they inject a default system prompt
     # only when the first message is not a system message): find the content itself.
     needle = content.strip()

@@ -47,14 +47,17 @@ def train(
     device = pick_device()
     if config.method == "qlora" and device.type != "cuda":
         raise TrainingError(QLORA_NEEDS_CUDA)  # before spending time loading anything
+    # Read the data first: a bad file fails in milliseconds, not after loading the model.
+    train_convs = _read(train_files, "training")
+    val_convs = _read([validation_file], "validation") if validation_file else []
     _seed_everything(config.seed)
     emit = _Emitter(on_event)
     emit.log(f"loading base model {base_model} ({config.method} on {device.type})")
     model, tokenizer = load_for_training(base_model, cache_dir, config, device)
     trainable, total = model.get_nb_trainable_parameters()
     emit.log(f"LoRA rank {config.lora_rank}: {trainable:,} trainable of {total:,} parameters")
-    train_set = _load_examples(tokenizer, train_files, config, emit, "training")
-    val_set = _load_examples(tokenizer, [validation_file], config, emit, "validation") if validation_file else []
+    train_set = _tokenize(tokenizer, train_convs, config, emit, "training")
+    val_set = _tokenize(tokenizer, val_convs, config, emit, "validation") if val_convs else []
     loop = _Loop(model, tokenizer.pad_token_id, config, device, output_dir, emit, should_stop)
     loop.prepare(train_set, val_set, max_steps, keep_checkpoints)
     if resume_from is not None:
@@ -76,29 +79,41 @@ class _Emitter:
     def __init__(self, sink: EventSink) -> None:
         self.sink, self.step, self.total_steps = sink, 0, 0
 
-    def __call__(self, type_: str, metrics: dict[str, float] | None = None, message: str = "") -> None:
+    def __call__(
+        self, type_: str, metrics: dict[str, float] | None = None, message: str = ""
+    ) -> None:
         self.sink(TrainingEvent(type_, self.step, self.total_steps, dict(metrics or {}), message))
 
     def log(self, message: str) -> None:
         self("log", message=message)
 
 
-def _load_examples(tokenizer, files: Sequence[Path], config: TrainingConfig, emit: _Emitter, what: str):
+def _read(files: Sequence[Path], what: str) -> list[list[dict[str, str]]]:
     conversations = []
     for path in files:
         try:
             conversations += read_conversations(Path(path))
         except (OSError, ValueError) as exc:
             raise TrainingError(f"cannot read the {what} data: {exc}") from None
+    if not conversations:
+        raise TrainingError(f"the {what} data has no examples")
+    return conversations
+
+
+def _tokenize(
+    tokenizer, conversations, config: TrainingConfig, emit: _Emitter, what: str
+) -> list[TokenizedExample]:
     try:
         examples, dropped = tokenize_conversations(tokenizer, conversations, config.max_seq_length)
     except ValueError as exc:
-        raise TrainingError(f"cannot apply the base model's chat template to the {what} data: {exc}") from None
+        raise TrainingError(
+            f"cannot apply the base model's chat template to the {what} data: {exc}"
+        ) from None
     if not examples:
         raise TrainingError(
-            f"no {what} examples left after tokenization ({len(conversations)} read, {dropped} had no "
-            f"assistant tokens within max_seq_length={config.max_seq_length}): raise max_seq_length "
-            "or shorten the prompts"
+            f"no {what} examples left after tokenization ({len(conversations)} read, "
+            f"{dropped} had no assistant tokens within max_seq_length={config.max_seq_length}): "
+            "raise max_seq_length or shorten the prompts"
         )
     tokens = sum(len(ex.input_ids) for ex in examples)
     note = f"; {dropped} dropped (no assistant tokens within max_seq_length)" if dropped else ""
@@ -107,31 +122,44 @@ def _load_examples(tokenizer, files: Sequence[Path], config: TrainingConfig, emi
 
 
 class _Loop:
-    def __init__(self, model, pad_id: int, config: TrainingConfig, device, output_dir: Path, emit, should_stop):
+    def __init__(
+        self, model, pad_id: int, config: TrainingConfig, device: torch.device,
+        output_dir: Path, emit: _Emitter, should_stop: Callable[[], bool],
+    ) -> None:
         self.model, self.pad_id, self.config, self.device = model, pad_id, config, device
         self.output_dir, self.emit, self.should_stop = output_dir, emit, should_stop
         self.step = 0
         # Computing logits only where loss is taken skips most of the vocabulary projection.
-        self.sparse_logits = "logits_to_keep" in inspect.signature(model.get_base_model().forward).parameters
+        forward = inspect.signature(model.get_base_model().forward)
+        self.sparse_logits = "logits_to_keep" in forward.parameters
 
     def prepare(self, train_set, val_set, max_steps: int | None, keep_checkpoints: int) -> None:
         cfg = self.config
         self.train_set, self.val_set, self.keep = train_set, val_set, keep_checkpoints
-        self.per_epoch = steps_per_epoch(len(train_set), cfg.batch_size, cfg.gradient_accumulation_steps)
+        self.per_epoch = steps_per_epoch(
+            len(train_set), cfg.batch_size, cfg.gradient_accumulation_steps
+        )
         self.total = self.per_epoch * cfg.epochs
         if max_steps:
             self.total = min(self.total, max_steps)
         self.emit.total_steps = self.total
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.params = params
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        )
         warmup = math.ceil(cfg.warmup_ratio * self.total)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, total_steps=self.total, warmup_steps=warmup)
         )
 
     def resume(self, checkpoint: Path) -> None:
-        state = checkpoints.load_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler)
+        try:
+            state = checkpoints.load_checkpoint(
+                checkpoint, self.model, self.optimizer, self.scheduler, self.total
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise TrainingError(f"cannot resume from {checkpoint}: {exc}") from None
         self.step = self.emit.step = int(state["step"])
         self.emit.log(f"resumed from {checkpoint.name} (step {self.step} of {self.total})")
 
@@ -189,7 +217,9 @@ class _Loop:
             raise TrainingCancelled(self.step)
         return loss_sum
 
-    def _report(self, loss: float, lr: float, grad_norm: float, tokens: int, started: float, epoch: int) -> None:
+    def _report(
+        self, loss: float, lr: float, grad_norm: float, tokens: int, started: float, epoch: int
+    ) -> None:
         now = time.monotonic()
         self.steps_timed += 1
         self.tokens_seen += tokens
@@ -215,7 +245,9 @@ class _Loop:
             kwargs["logits_to_keep"] = keep
             targets = targets[:, keep]
         with autocast_for(self.device):
-            out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs)
+            out = self.model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs
+            )
         logits = out.logits if self.sparse_logits else out.logits[:, :-1]
         return F.cross_entropy(
             logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1),
@@ -228,7 +260,8 @@ class _Loop:
         order = sorted(range(len(self.val_set)), key=lambda i: len(self.val_set[i].input_ids))
         total, count = 0.0, 0
         for start in range(0, len(order), self.config.batch_size):
-            batch = collate([self.val_set[i] for i in order[start : start + self.config.batch_size]], self.pad_id)
+            rows = order[start : start + self.config.batch_size]
+            batch = collate([self.val_set[i] for i in rows], self.pad_id)
             total += float(self._loss_sum(batch))
             count += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
         self.model.train()
@@ -243,7 +276,9 @@ class _Loop:
         )
         self.emit("checkpoint", {"epoch": self.step / self.per_epoch}, message=str(path))
 
-    def _final_metrics(self, epoch_losses: list[float], eval_loss: float | None) -> dict[str, float]:
+    def _final_metrics(
+        self, epoch_losses: list[float], eval_loss: float | None
+    ) -> dict[str, float]:
         seconds = time.monotonic() - self.started
         metrics = {
             "train_loss": sum(epoch_losses) / len(epoch_losses) if epoch_losses else float("nan"),

@@ -7,6 +7,7 @@ still has a working CLI for everything else.
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -60,11 +61,13 @@ def worker(
     client = ControlPlaneClient(settings.address, settings.api_key)
     runner = Worker(client, LocalObjectStore(settings.objects_dir), settings.cache_dir,
                     settings.scratch_dir)
+    # SIGTERM/SIGINT stop training between two steps; the control plane requeues the job
+    # when its lease runs out, and another worker takes it.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: runner.shutdown.set())
     runner.register(settings.worker_name)
     try:
         runner.run_forever(settings.lease_wait_seconds)
-    except KeyboardInterrupt:
-        runner.shutdown.set()
     finally:
         client.close()
 

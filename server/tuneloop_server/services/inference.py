@@ -8,9 +8,14 @@ from dataclasses import dataclass
 from typing import AsyncIterator
 
 from tuneloop_worker import base_models
-from tuneloop_worker.serving.backend import GenerationRequest, GenerationResult
+from tuneloop_worker.serving.backend import (
+    AdapterLoadError,
+    GenerationRequest,
+    GenerationResult,
+    ServingBackend,
+)
 
-from ..errors import InvalidArgument, NotFound
+from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..ids import new_id
 from ..store import JobStore
 from ..store.records import RequestLogRecord
@@ -102,11 +107,14 @@ class InferenceService:
             adapter=target.key)
         return target, request
 
-    async def _backend(self, target: Target):
+    async def _backend(self, target: Target) -> ServingBackend:
         if target.key is None:
             return await self.serving.backend(target.base_model)
         assert target.object_key is not None
-        return await self.serving.ensure_loaded(target.base_model, target.key, target.object_key)
+        try:
+            return await self.serving.ensure_loaded(target.base_model, target.key, target.object_key)
+        except AdapterLoadError as exc:
+            raise FailedPrecondition(f"adapter {target.label} cannot be served: {exc}") from None
 
     async def _log(self, target: Target, messages: list[dict[str, str]], result: GenerationResult,
                    request_id: str | None = None) -> str:

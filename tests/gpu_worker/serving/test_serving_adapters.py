@@ -19,8 +19,9 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def answer(engine, key: str | None) -> str:
-    return run(engine.generate(GenerationRequest(PROMPT, max_tokens=16, adapter=key))).text
+def answer(engine, key: str | None, max_tokens: int = 8) -> str:
+    # A few tokens tell the test adapters apart; longer answers would only slow the suite.
+    return run(engine.generate(GenerationRequest(PROMPT, max_tokens=max_tokens, adapter=key))).text
 
 
 def rss_bytes() -> int:
@@ -48,7 +49,7 @@ def test_load_unload_cycles_free_memory(engine, adapter_dirs):
     base_params = engine.stats.parameters
     run(engine.load_adapter("big", big))  # warm-up: allocator pools, lazy imports
     adapter_params = engine.stats.parameters - base_params
-    assert adapter_params > 4_000_000
+    assert adapter_params > 2_500_000
     run(engine.unload_adapter("big"))
     start_rss = rss_bytes()
     for cycle in range(20):
@@ -62,8 +63,8 @@ def test_load_unload_cycles_free_memory(engine, adapter_dirs):
     run(engine.unload_adapter("resident"))
     assert engine.stats.parameters == base_params and engine.stats.adapters == 0
     growth = rss_bytes() - start_rss
-    # A leak would hold 20 copies (~400 MB); allow allocator slack of about two adapters.
-    assert growth < 2 * adapter_params * 4 + 50_000_000, f"RSS grew by {growth / 1e6:.0f} MB"
+    # A leak would hold 20 copies (~240 MB); allow allocator slack of about two adapters.
+    assert growth < 2 * adapter_params * 4 + 40_000_000, f"RSS grew by {growth / 1e6:.0f} MB"
     assert answer(engine, None)  # the unwrapped base still serves
 
 
@@ -110,6 +111,7 @@ BAD_ADAPTERS = {
     "config not json": (lambda d: (d / "adapter_config.json").write_text("{oops"), "not valid JSON"),
     "wrong rank": (_edit_config(r=16), "does not fit this base model"),
     "wrong modules": (_edit_config(target_modules=["no_such_proj"]), "does not fit this base model"),
+    "untargeted tensors": (_edit_config(target_modules=["q_proj"]), "does not target"),
     "missing tensors": (_drop_tensors, "lack 2 LoRA tensors"),
     "not lora": (_edit_config(peft_type="PREFIX_TUNING"), "only LORA"),
 }
@@ -118,7 +120,7 @@ BAD_ADAPTERS = {
 @pytest.fixture(scope="module")
 def good_text(engine, adapter_dirs) -> str:
     run(engine.load_adapter("good", adapter_dirs["A"]))
-    return answer(engine, "good")
+    return answer(engine, "good", max_tokens=4)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_ADAPTERS))
@@ -136,7 +138,7 @@ def test_bad_adapter_is_rejected_and_others_keep_serving(engine, adapter_dirs, t
     with pytest.raises(AdapterLoadError):
         run(engine.load_adapter("good", bad))
     assert engine.stats.parameters == params, "a failed load must not leave layers behind"
-    assert answer(engine, "good") == good_text
+    assert answer(engine, "good", max_tokens=4) == good_text
 
 
 def test_missing_directory_is_rejected(engine, tmp_path):

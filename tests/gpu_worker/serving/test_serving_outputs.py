@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 
 import pytest
 from serving_helpers import BASE, PROMPT, reference_generate
@@ -104,16 +106,41 @@ def test_invalid_request_is_rejected_before_queueing(engine):
         run(engine.generate(GenerationRequest([{"role": "user"}])))
 
 
-def test_lifecycle_and_abandoned_stream(model_cache):
-    from tuneloop_worker.serving import LocalPeftEngine, ServingBackend
+def test_bad_row_fails_alone_in_its_batch(engine):
+    too_long = GenerationRequest([{"role": "user", "content": "hello " * 9000}], max_tokens=4)
+    fine = GenerationRequest(PROMPT, max_tokens=4)
 
-    engine = LocalPeftEngine(BASE, model_cache)
+    async def together():
+        return await asyncio.gather(engine.generate(too_long), engine.generate(fine), return_exceptions=True)
+
+    failed, served = run(together())
+    assert isinstance(failed, ValueError) and "context" in str(failed)
+    assert served.completion_tokens == 4
+
+
+def test_lifecycle_limits_and_abandoned_stream(model_cache, adapter_dirs, tmp_path):
+    from tuneloop_worker.serving import AdapterLoadError, LocalPeftEngine, ServingBackend
+
+    wrong_rank = tmp_path / "wrong-rank"
+    shutil.copytree(adapter_dirs["A"], wrong_rank)
+    config = json.loads((wrong_rank / "adapter_config.json").read_text())
+    (wrong_rank / "adapter_config.json").write_text(json.dumps({**config, "r": 16}))
+    engine = LocalPeftEngine(BASE, model_cache, max_adapters=1)
     assert isinstance(engine, ServingBackend)
     with pytest.raises(RuntimeError, match="not started"):
         run(engine.generate(GenerationRequest(PROMPT)))
 
     async def scenario():
         await engine.start()
+        base_params = engine.stats.parameters
+        # The first adapter wraps the base in a PeftModel; a failure then must unwrap it again.
+        with pytest.raises(AdapterLoadError, match="does not fit"):
+            await engine.load_adapter("one", wrong_rank)
+        assert engine.stats.parameters == base_params and engine.stats.adapters == 0
+        await engine.load_adapter("one", adapter_dirs["A"])
+        with pytest.raises(AdapterLoadError, match="max_adapters"):
+            await engine.load_adapter("two", adapter_dirs["B"])
+        await engine.load_adapter("one", adapter_dirs["B"])  # replacing a key is not adding one
         stream = engine.stream(GenerationRequest(PROMPT, max_tokens=200, temperature=1.0, seed=1))
         first = await anext(stream)
         await stream.aclose()  # the caller walks away: its row is stopped, not decoded to 200

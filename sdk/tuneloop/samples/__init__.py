@@ -1,0 +1,47 @@
+"""A sample dataset for the demo and the end-to-end test: made-up facts a base model cannot know.
+
+`facts.jsonl` teaches four invented facts (a company founder, a planet's capital, a product's
+launch year, a team mascot), each asked ten ways. `facts_eval.jsonl` asks about the same facts
+in wording the training set never uses; an answer is right when it contains `expect`.
+With SAMPLE_HYPERPARAMETERS, smollm2-135m learns them in about two minutes on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+# What the demo passes to jobs.create(hyperparameters=...); names are TrainingConfig fields.
+# Tuned by experiment (see the training tests): a high learning rate and many short epochs
+# let a 135M model memorise four facts in ~50 optimizer steps of ~400 tokens each.
+SAMPLE_HYPERPARAMETERS: dict[str, Any] = {
+    "epochs": 10,
+    "learning_rate": 1e-3,
+    "batch_size": 8,
+    "lora_rank": 16,
+    "lora_alpha": 32,
+    "warmup_ratio": 0.1,
+}
+
+
+def train_path() -> Path:
+    """The training set (chat JSONL) as a file on disk, ready for datasets.upload()."""
+    return _path("facts.jsonl")
+
+
+def eval_path() -> Path:
+    return _path("facts_eval.jsonl")
+
+
+def eval_questions() -> list[dict[str, str]]:
+    """Held-out questions: [{"question": ..., "expect": keyword the answer must contain}, ...]."""
+    lines = eval_path().read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _path(name: str) -> Path:
+    # The package ships as plain files (setuptools package-data includes *.jsonl), so the
+    # resource is a real path; no temporary extraction is needed.
+    return Path(str(resources.files(__name__).joinpath(name)))
