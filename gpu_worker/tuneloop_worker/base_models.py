@@ -12,6 +12,7 @@ This module imports torch lazily: the control plane uses ``check_base_model`` wi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -121,8 +122,15 @@ def _cached_hub_snapshot(model_id: str) -> Path | None:
 
 
 def _sha256(path: Path) -> str:
+    stat = path.stat()
+    return _sha256_cached(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    """Hash once per process per file version; size and mtime make a changed file miss."""
     digest = hashlib.sha256()
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
