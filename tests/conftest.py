@@ -26,17 +26,22 @@ def base_model_dir(model_cache: Path) -> Path:
     return base_models.materialize("smollm2-135m", model_cache)
 
 
-def make_settings(data_dir: Path, model_cache: Path, **overrides):
+@pytest.fixture(scope="session")
+def server_settings(model_cache: Path):
+    """Build ServerSettings for a test server: free port, short leases, shared model cache."""
     from tuneloop_server.config import ServerSettings
 
-    values = dict(address="127.0.0.1:0", data_dir=data_dir, cache_dir_override=model_cache,
-                  lease_seconds=10.0, heartbeat_seconds=0.5, shutdown_grace_seconds=2.0)
-    values.update(overrides)
-    return ServerSettings(**values)
+    def make(data_dir: Path, **overrides) -> ServerSettings:
+        values = dict(address="127.0.0.1:0", data_dir=data_dir, cache_dir_override=model_cache,
+                      lease_seconds=10.0, heartbeat_seconds=0.5, shutdown_grace_seconds=2.0)
+        values.update(overrides)
+        return ServerSettings(**values)
+
+    return make
 
 
 @pytest.fixture
-def server_factory(tmp_path: Path, model_cache: Path) -> Iterator:
+def server_factory(tmp_path: Path, server_settings) -> Iterator:
     """Start real embedded servers (SQLite, local objects, in-process workers) on free ports."""
     from tuneloop_server.embedded import BackgroundServer
 
@@ -44,7 +49,7 @@ def server_factory(tmp_path: Path, model_cache: Path) -> Iterator:
 
     def start(**overrides) -> BackgroundServer:
         data_dir = tmp_path / f"server-{len(started)}"
-        server = BackgroundServer(make_settings(data_dir, model_cache, **overrides))
+        server = BackgroundServer(server_settings(data_dir, **overrides))
         server.start()
         started.append(server)
         return server

@@ -120,7 +120,7 @@ class Worker:
         try:
             result = self._train(run, workdir)
             if run.should_stop():
-                raise TrainingCancelled()
+                raise TrainingCancelled(result.steps)
             adapter_key = f"{lease.output_prefix}/adapter"
             self.objects.put_dir(adapter_key, result.adapter_dir)
             version = self.client.complete(lease, adapter_key, result.metrics)

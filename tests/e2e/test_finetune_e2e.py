@@ -7,6 +7,7 @@ tests in this module share it and check different promises about it.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,17 +34,18 @@ def ask(client: tuneloop.Client, model: str, question: str) -> tuneloop.Completi
 
 
 def knows(client: tuneloop.Client, model: str) -> list[bool]:
-    return [item["expect"].lower() in ask(client, model, item["question"]).text.lower()
-            for item in samples.eval_questions()]
+    """Ask every held-out question at once: the serving engine batches concurrent requests."""
+    items = samples.eval_questions()
+    with ThreadPoolExecutor(len(items)) as pool:
+        answers = list(pool.map(lambda item: ask(client, model, item["question"]).text, items))
+    return [item["expect"].lower() in answer.lower() for item, answer in zip(items, answers)]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory, model_cache: Path):
+def run(tmp_path_factory: pytest.TempPathFactory, server_settings):
     from tuneloop_server.embedded import BackgroundServer
 
-    from conftest import make_settings
-
-    server = BackgroundServer(make_settings(tmp_path_factory.mktemp("e2e"), model_cache))
+    server = BackgroundServer(server_settings(tmp_path_factory.mktemp("e2e")))
     address = server.start()
     client = tuneloop.Client(address)
     try:

@@ -16,13 +16,11 @@ GOOD_LINE = json.dumps({"messages": [{"role": "user", "content": "hi"},
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> tuneloop.Client:
+def client(tmp_path_factory: pytest.TempPathFactory, server_settings) -> tuneloop.Client:
     from tuneloop_server.embedded import BackgroundServer
 
-    from conftest import make_settings
-
     root = tmp_path_factory.mktemp("bad-input")
-    with BackgroundServer(make_settings(root / "data", root / "cache", embedded_workers=0)) as address:
+    with BackgroundServer(server_settings(root / "data", embedded_workers=0)) as address:
         with tuneloop.Client(address) as c:
             yield c
 

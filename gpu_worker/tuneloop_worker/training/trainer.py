@@ -71,7 +71,7 @@ def train(
         ) from None
     adapter_dir = output_dir / "adapter"
     model.save_pretrained(adapter_dir)
-    emit.log(f"saved adapter to {adapter_dir}")
+    emit.log("saved the trained adapter")
     return TrainingResult(adapter_dir=adapter_dir, steps=loop.step, metrics=metrics)
 
 
@@ -274,7 +274,7 @@ class _Loop:
         path = checkpoints.save_checkpoint(
             self.output_dir, self.step, self.model, self.optimizer, self.scheduler, extra, self.keep
         )
-        self.emit("checkpoint", {"epoch": self.step / self.per_epoch}, message=str(path))
+        self.emit("checkpoint", {"epoch": self.step / self.per_epoch}, message=path.name)
 
     def _final_metrics(
         self, epoch_losses: list[float], eval_loss: float | None

@@ -8,6 +8,7 @@ progress, asks again, and files a correction. Exits non-zero if the adapter did 
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,13 +21,18 @@ from .render import follow_job
 
 
 def _ask_all(client: Client, model: str) -> list[tuple[str, str, bool]]:
-    rows = []
-    for item in samples.eval_questions():
-        out = client.inference.generate(
+    """Ask every question concurrently; the serving engine answers them in shared batches."""
+    items = samples.eval_questions()
+
+    def ask(item: dict[str, str]) -> str:
+        return client.inference.generate(
             model=model, messages=[{"role": "user", "content": item["question"]}],
-            max_tokens=48, temperature=0.0)
-        rows.append((item["question"], out.text.strip(), item["expect"].lower() in out.text.lower()))
-    return rows
+            max_tokens=48, temperature=0.0).text.strip()
+
+    with ThreadPoolExecutor(len(items)) as pool:
+        answers = list(pool.map(ask, items))
+    return [(item["question"], answer, item["expect"].lower() in answer.lower())
+            for item, answer in zip(items, answers)]
 
 
 def _show(title: str, rows: list[tuple[str, str, bool]]) -> int:
