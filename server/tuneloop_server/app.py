@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -158,7 +157,3 @@ async def serve(settings: ServerSettings, *, on_started=None) -> None:
         if extra is not None:
             extra.stop()
         await plane.stop()
-
-
-def data_dir_default() -> Path:
-    return ServerSettings().data_dir

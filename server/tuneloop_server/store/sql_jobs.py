@@ -134,10 +134,6 @@ class JobQueries:
         with self.read_engine.connect() as conn:
             return [_event(r._mapping) for r in conn.execute(query)]
 
-    def next_adapter_version(self, name: str) -> int:
-        with self.read_engine.connect() as conn:
-            return _next_version(conn, name)
-
 
 # -- helpers that run inside an open transaction -------------------------------------------
 
