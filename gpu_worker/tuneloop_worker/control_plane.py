@@ -7,6 +7,7 @@ FAILED_PRECONDITION on a job call means this attempt was fenced off and becomes 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import grpc
@@ -38,15 +39,40 @@ class Lease:
     output_prefix: str
 
 
+# Matches the control plane's limits; keepalive pings every 30 s are within what it allows
+# (it accepts pings 10 s apart), and notice a dead control plane during a long lease poll.
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.max_send_message_length", 64 << 20),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
+@dataclass(frozen=True)
+class WorkerTLS:
+    """TLS towards the control plane: its CA, plus this worker's certificate for mTLS."""
+
+    ca_file: Path | None = None  # None: the system's root certificates
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        def read(path: Path | None) -> bytes | None:
+            return Path(path).read_bytes() if path is not None else None
+
+        return grpc.ssl_channel_credentials(read(self.ca_file), read(self.key_file), read(self.cert_file))
+
+
 class ControlPlaneClient:
-    def __init__(self, address: str, api_key: str | None = None):
-        self.channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", 64 << 20),
-            ("grpc.max_send_message_length", 64 << 20),
-            ("grpc.keepalive_time_ms", 30_000),
-        ])
+    def __init__(self, address: str, token: str | None, tls: WorkerTLS | None = None):
+        if tls is None:
+            self.channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        else:
+            self.channel = grpc.secure_channel(address, tls.credentials(), options=CHANNEL_OPTIONS)
         self.stub = worker_pb2_grpc.WorkerServiceStub(self.channel)
-        self.metadata = [("authorization", f"Bearer {api_key}")] if api_key else []
+        self.metadata = [("authorization", f"Bearer {token}")] if token else []
         self.worker_id = ""
         self.heartbeat_seconds = 1.0
 

@@ -13,6 +13,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -28,6 +29,7 @@ from tenacity import (
 from ._errors import TuneloopError, UnavailableError, error_from_rpc
 from .v1 import (
     adapters_pb2_grpc,
+    admin_pb2_grpc,
     datasets_pb2_grpc,
     feedback_pb2_grpc,
     inference_pb2_grpc,
@@ -63,9 +65,33 @@ def resolve_address(address: str | None) -> str:
     return address or os.environ.get("TUNELOOP_ADDRESS") or DEFAULT_ADDRESS
 
 
+def default_key_file() -> Path:
+    """Where a local server writes its user key: <TUNELOOP_DATA_DIR or ~/.tuneloop>/api.key."""
+    data_dir = os.environ.get("TUNELOOP_DATA_DIR")
+    return (Path(data_dir) if data_dir else Path.home() / ".tuneloop") / "api.key"
+
+
+def resolve_api_key(api_key: str | None) -> str | None:
+    """The explicit key, else env TUNELOOP_API_KEY, else the local server's key file."""
+    if api_key is not None:
+        return api_key
+    if os.environ.get("TUNELOOP_API_KEY"):
+        return os.environ["TUNELOOP_API_KEY"]
+    path = default_key_file()
+    return path.read_text().strip() if path.is_file() else None
+
+
 def auth_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
-    key = api_key if api_key is not None else os.environ.get("TUNELOOP_API_KEY")
+    key = resolve_api_key(api_key)
     return (("authorization", f"Bearer {key}"),) if key else ()
+
+
+def channel_credentials(tls: bool, ca_file: str | Path | None) -> grpc.ChannelCredentials | None:
+    """None for plaintext; TLS with the system roots, or with `ca_file` (which implies TLS)."""
+    ca_file = ca_file or os.environ.get("TUNELOOP_TLS_CA_FILE") or None
+    if ca_file is not None:
+        return grpc.ssl_channel_credentials(Path(ca_file).read_bytes())
+    return grpc.ssl_channel_credentials() if tls else None
 
 
 def backoff_delay(retry_number: int) -> float:
@@ -84,6 +110,7 @@ class _Stubs:
         self.adapters = adapters_pb2_grpc.AdapterServiceStub(channel)
         self.inference = inference_pb2_grpc.InferenceServiceStub(channel)
         self.feedback = feedback_pb2_grpc.FeedbackServiceStub(channel)
+        self.admin = admin_pb2_grpc.AdminServiceStub(channel)
 
 
 class _Base:
@@ -111,10 +138,10 @@ class _Base:
 
 class SyncTransport(_Base):
     def __init__(self, address: str | None, api_key: str | None, timeout: float | None,
-                 max_retries: int, tls: bool) -> None:
+                 max_retries: int, tls: bool, ca_file: str | Path | None = None) -> None:
         super().__init__(address, api_key, timeout, max_retries)
-        if tls:
-            creds = grpc.ssl_channel_credentials()
+        creds = channel_credentials(tls, ca_file)
+        if creds is not None:
             self.channel = grpc.secure_channel(self.address, creds, options=CHANNEL_OPTIONS)
         else:
             self.channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
@@ -165,10 +192,10 @@ class SyncTransport(_Base):
 
 class AsyncTransport(_Base):
     def __init__(self, address: str | None, api_key: str | None, timeout: float | None,
-                 max_retries: int, tls: bool) -> None:
+                 max_retries: int, tls: bool, ca_file: str | Path | None = None) -> None:
         super().__init__(address, api_key, timeout, max_retries)
-        if tls:
-            creds = grpc.ssl_channel_credentials()
+        creds = channel_credentials(tls, ca_file)
+        if creds is not None:
             self.channel = grpc.aio.secure_channel(self.address, creds, options=CHANNEL_OPTIONS)
         else:
             self.channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)

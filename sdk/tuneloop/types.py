@@ -31,6 +31,12 @@ __all__ = [
     "Completion",
     "CompletionChunk",
     "Feedback",
+    "KeyKind",
+    "Quotas",
+    "Tenant",
+    "ApiKey",
+    "CreatedApiKey",
+    "AuditEvent",
 ]
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -167,3 +173,52 @@ class Feedback:
     rating: int | None
     note: str
     created_at: datetime | None = None
+
+
+# -- admin (AdminService; needs an admin key) ------------------------------------------------
+
+KeyKind = Literal["user", "worker", "admin"]
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """A tenant's limits; None means unlimited (in force) or "keep / use the default" (in requests)."""
+
+    max_concurrent_jobs: int | None = None
+    max_stored_bytes: int | None = None
+    requests_per_second: int | None = None
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str
+    quotas: Quotas
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    kind: str  # KeyKind, or "unknown"
+    tenant_id: str
+    name: str
+    created_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CreatedApiKey:
+    key: ApiKey
+    token: str  # the full key; the server never shows it again
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: int
+    tenant_id: str
+    actor: str
+    action: str
+    resource: str
+    detail: dict[str, Any]
+    created_at: datetime | None

@@ -17,6 +17,8 @@ from grpc_reflection.v1alpha import reflection
 from tuneloop.v1 import (
     adapters_pb2,
     adapters_pb2_grpc,
+    admin_pb2,
+    admin_pb2_grpc,
     datasets_pb2,
     datasets_pb2_grpc,
     feedback_pb2,
@@ -29,6 +31,9 @@ from tuneloop.v1 import (
     worker_pb2_grpc,
 )
 
+from . import tls
+from .api.admin import AdminServicer
+from .api.auth_interceptor import AuthInterceptor
 from .api.interceptor import ErrorInterceptor
 from .api.public import (
     AdapterServicer,
@@ -38,9 +43,14 @@ from .api.public import (
     JobServicer,
 )
 from .api.worker import WorkerServicer
+from .auth.authenticator import Authenticator
+from .auth.bootstrap import LocalKeys, ensure_local_keys
+from .auth.quotas import QuotaPolicy, RateLimiter
 from .config import ServerSettings
 from .objects import LocalObjectStore
 from .services.adapters import AdapterService
+from .services.admin import AdminService
+from .services.audit import AuditLog
 from .services.datasets import DatasetService
 from .services.events import EventHub
 from .services.feedback import FeedbackService
@@ -59,6 +69,7 @@ SERVICE_NAMES = [
         (datasets_pb2.DESCRIPTOR, "DatasetService"), (jobs_pb2.DESCRIPTOR, "JobService"),
         (adapters_pb2.DESCRIPTOR, "AdapterService"), (inference_pb2.DESCRIPTOR, "InferenceService"),
         (feedback_pb2.DESCRIPTOR, "FeedbackService"), (worker_pb2.DESCRIPTOR, "WorkerService"),
+        (admin_pb2.DESCRIPTOR, "AdminService"),
     ]
 ]
 SERVER_OPTIONS = [
@@ -88,22 +99,31 @@ class ControlPlane:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = open_store(settings.resolved_database_url)
+        self.local_keys: LocalKeys = ensure_local_keys(self.store, settings)
         self.objects = LocalObjectStore(settings.objects_dir)
         self.hub = EventHub()
+        self.quotas = QuotaPolicy(self.store, settings)
+        self.audit = AuditLog(self.store)
+        self.authenticator = Authenticator(self.store, self.quotas, settings.auth_cache_seconds)
         self.serving = ServingManager(self.objects, settings.cache_dir, local_engine_factory(settings))
-        self.datasets = DatasetService(self.store, self.objects, settings)
-        self.jobs = JobService(self.store, self.objects, self.hub)
+        self.datasets = DatasetService(self.store, self.objects, settings, self.quotas, self.audit)
+        self.jobs = JobService(self.store, self.objects, self.hub, self.quotas, self.audit)
         self.workers = WorkerService(self.store, self.hub, self.serving, settings)
         self.inference = InferenceService(self.store, self.serving)
         self.feedback = FeedbackService(self.store)
-        self.adapters = AdapterService(self.store, self.objects, self.serving)
+        self.adapters = AdapterService(self.store, self.objects, self.serving, self.audit)
+        self.admin = AdminService(self.store, self.quotas, self.audit)
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.port: int = 0
+        self.worker_port: int = 0
+        self.internal_port: int = 0
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> int:
-        server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=SERVER_OPTIONS)
+        # Order matters: the error interceptor is outermost, so auth failures map to statuses.
+        auth = AuthInterceptor(self.authenticator, RateLimiter(), worker_mtls=self.settings.worker_mtls)
+        server = grpc.aio.server(interceptors=[ErrorInterceptor(), auth], options=SERVER_OPTIONS)
         datasets_pb2_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(self.datasets), server)
         jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(self.jobs), server)
         adapters_pb2_grpc.add_AdapterServiceServicer_to_server(AdapterServicer(self.adapters), server)
@@ -111,12 +131,11 @@ class ControlPlane:
             InferenceServicer(self.inference), server)
         feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(FeedbackServicer(self.feedback), server)
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(self.workers), server)
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(self.admin), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-        self.port = server.add_insecure_port(self.settings.address)
-        if self.port == 0:
-            raise RuntimeError(f"could not listen on {self.settings.address}: is the port in use?")
+        self._listen(server)
         await server.start()
         self.server = server
         for name in ["", *SERVICE_NAMES]:
@@ -125,10 +144,25 @@ class ControlPlane:
         log.info("control plane listening on %s (data in %s)", self.address, self.settings.data_dir)
         return self.port
 
+    def _listen(self, server: grpc.aio.Server) -> None:
+        s = self.settings
+        self.port = _bind(server, s.address, tls.server_credentials(s))
+        if s.worker_address is not None:
+            self.worker_port = _bind(server, s.worker_address, tls.worker_server_credentials(s))
+        if s.tls_cert_file is not None and s.embedded_workers:
+            # In-process workers reach the API over loopback without TLS; they still send
+            # their worker token. (With worker mTLS on there are no in-process workers.)
+            self.internal_port = _bind(server, "127.0.0.1:0", None)
+
     @property
     def address(self) -> str:
         host = self.settings.address.rsplit(":", 1)[0]
         return f"{host}:{self.port}"
+
+    @property
+    def internal_address(self) -> str:
+        """Where in-process workers connect: plaintext loopback when the API speaks TLS."""
+        return f"127.0.0.1:{self.internal_port}" if self.internal_port else self.address
 
     async def stop(self) -> None:
         await self.health.enter_graceful_shutdown()
@@ -139,6 +173,14 @@ class ControlPlane:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.serving.close()
         self.store.close()
+
+
+def _bind(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    port = (server.add_secure_port(address, credentials) if credentials is not None
+            else server.add_insecure_port(address))
+    if port == 0:
+        raise RuntimeError(f"could not listen on {address}: is the port in use?")
+    return port
 
 
 async def serve(settings: ServerSettings, *, on_started=None) -> None:

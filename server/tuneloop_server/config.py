@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +36,45 @@ class ServerSettings(BaseSettings):
     # Max rows per batched forward pass in the in-process serving engine.
     serving_batch_size: int = 8
 
+    # -- transport security -------------------------------------------------------------
+    # TLS on the API port: both files set, or neither (plaintext, fine on localhost only).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # mTLS for workers: a second port where clients must present a certificate signed by
+    # this CA. With it set, WorkerService answers only on that port.
+    worker_address: str | None = None
+    worker_client_ca_file: Path | None = None
+
+    # -- tenancy ------------------------------------------------------------------------
+    # A verified key is trusted this long before it is checked again (revocation delay).
+    auth_cache_seconds: float = 5.0
+    # Limits for tenants that have no limit of their own (None: unlimited).
+    default_max_concurrent_jobs: int | None = 4
+    default_max_stored_bytes: int | None = 10 << 30
+    default_requests_per_second: int | None = 50
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> "ServerSettings":
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
+        for name in ("tls_cert_file", "tls_key_file", "worker_client_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{name}: {path} is not a readable file")
+        if (self.worker_address is None) != (self.worker_client_ca_file is None):
+            raise ValueError("worker_address and worker_client_ca_file go together: the worker "
+                             "port exists to require client certificates")
+        if self.worker_address is not None and self.tls_cert_file is None:
+            raise ValueError("worker_address needs tls_cert_file/tls_key_file: mTLS is TLS too")
+        if self.worker_address is not None and self.embedded_workers:
+            raise ValueError("with worker mTLS on, run workers as `tuneloop worker` with a client "
+                             "certificate and set embedded_workers=0")
+        return self
+
+    @property
+    def worker_mtls(self) -> bool:
+        return self.worker_client_ca_file is not None
+
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "tuneloop.db"
@@ -51,3 +90,15 @@ class ServerSettings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.cache_dir_override or self.data_dir / "cache"
+
+    @property
+    def api_key_file(self) -> Path:
+        return self.data_dir / "api.key"
+
+    @property
+    def admin_key_file(self) -> Path:
+        return self.data_dir / "admin.key"
+
+    @property
+    def worker_token_file(self) -> Path:
+        return self.data_dir / "worker.token"

@@ -31,7 +31,8 @@ class InProcessWorkers:
         group = cls()
         settings = plane.settings
         for i in range(settings.embedded_workers):
-            worker = Worker(ControlPlaneClient(plane.address), LocalObjectStore(settings.objects_dir),
+            client = ControlPlaneClient(plane.internal_address, plane.local_keys.worker_token)
+            worker = Worker(client, LocalObjectStore(settings.objects_dir),
                             settings.cache_dir, settings.data_dir / "scratch")
             group.workers.append(worker)
             group.threads.append(start_in_thread(worker, f"embedded-{i}"))
@@ -67,6 +68,17 @@ class BackgroundServer:
         asyncio.run_coroutine_threadsafe(self.plane.start(), self._loop).result(timeout=120)
         self.workers = InProcessWorkers.start(self.plane)
         return self.plane.address
+
+    @property
+    def api_key(self) -> str:
+        """The local tenant's user key (also in <data dir>/api.key)."""
+        assert self.plane is not None and self.plane.local_keys.api_key is not None
+        return self.plane.local_keys.api_key
+
+    @property
+    def admin_key(self) -> str:
+        assert self.plane is not None and self.plane.local_keys.admin_key is not None
+        return self.plane.local_keys.admin_key
 
     def stop(self) -> None:
         if self.workers is not None:

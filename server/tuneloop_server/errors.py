@@ -48,6 +48,14 @@ class ResourceExhausted(ServiceError):
     code = Code.RESOURCE_EXHAUSTED
 
 
+class PermissionDenied(ServiceError):
+    code = Code.PERMISSION_DENIED
+
+
+class Unauthenticated(ServiceError):
+    code = Code.UNAUTHENTICATED
+
+
 class Unavailable(ServiceError):
     code = Code.UNAVAILABLE
 

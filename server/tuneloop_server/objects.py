@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 
+def tenant_prefix(tenant_id: str) -> str:
+    """Where every object a tenant owns lives: datasets, checkpoints, adapters."""
+    return f"tenants/{tenant_id}"
+
+
 class ObjectStore(Protocol):
     def put_stream(self, key: str, source: BinaryIO) -> None: ...
     def put_file(self, key: str, path: Path) -> None: ...

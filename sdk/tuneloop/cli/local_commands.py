@@ -58,7 +58,11 @@ def worker(
     _logging(verbose)
     overrides = {"address": address, "data_dir": data_dir, "worker_name": name}
     settings = WorkerSettings(**{k: v for k, v in overrides.items() if v is not None})
-    client = ControlPlaneClient(settings.address, settings.api_key)
+    token = settings.resolved_token
+    if not token:
+        raise fail("no worker token: set TUNELOOP_WORKER_TOKEN (create one with `tuneloop admin "
+                   "keys create --kind worker`), or run next to the server with the same --data-dir")
+    client = ControlPlaneClient(settings.address, token, settings.tls_config)
     runner = Worker(client, LocalObjectStore(settings.objects_dir), settings.cache_dir,
                     settings.scratch_dir)
     # SIGTERM/SIGINT stop training between two steps; the control plane requeues the job

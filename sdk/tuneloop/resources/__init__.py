@@ -1,12 +1,14 @@
 """Resource objects behind `client.datasets`, `client.jobs`, ...: sync and async twins."""
 
 from .adapters import Adapters, AsyncAdapters
+from .admin import Admin
 from .datasets import AsyncDatasets, Datasets
 from .feedback import AsyncFeedbackResource, FeedbackResource
 from .inference import AsyncInference, Inference
 from .jobs import AsyncJobs, Jobs
 
 __all__ = [
+    "Admin",
     "Adapters",
     "AsyncAdapters",
     "Datasets",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 from tuneloop.v1 import (
     adapters_pb2,
+    admin_pb2,
     datasets_pb2,
     feedback_pb2,
     inference_pb2,
@@ -16,13 +18,19 @@ from tuneloop.v1 import (
 
 from ..services.adapters import AdapterView
 from ..services.inference import Sampling
+from ..errors import InvalidArgument
 from ..store.records import (
+    ApiKeyRecord,
+    AuditRecord,
     DatasetRecord,
     EventRecord,
     EventType,
     FeedbackRecord,
     JobRecord,
     JobState,
+    KeyKind,
+    Quotas,
+    TenantRecord,
 )
 
 
@@ -143,3 +151,42 @@ def feedback_to_pb(record: FeedbackRecord) -> feedback_pb2.Feedback:
     if record.rating is not None:
         msg.rating = record.rating
     return msg
+
+
+# -- admin -----------------------------------------------------------------------------------
+
+def quotas_from_pb(q: admin_pb2.Quotas) -> Quotas:
+    return Quotas(
+        max_concurrent_jobs=q.max_concurrent_jobs if q.HasField("max_concurrent_jobs") else None,
+        max_stored_bytes=q.max_stored_bytes if q.HasField("max_stored_bytes") else None,
+        requests_per_second=q.requests_per_second if q.HasField("requests_per_second") else None)
+
+
+def tenant_to_pb(tenant: TenantRecord, effective: Quotas) -> admin_pb2.Tenant:
+    quotas = admin_pb2.Quotas(**{k: v for k, v in vars(effective).items() if v is not None})
+    return admin_pb2.Tenant(id=tenant.id, name=tenant.name, quotas=quotas,
+                            created_at=timestamp(tenant.created_at))
+
+
+def key_kind_from_pb(kind: int) -> KeyKind:
+    if kind in (admin_pb2.KEY_KIND_UNSPECIFIED, admin_pb2.KEY_KIND_USER):
+        return KeyKind.USER
+    if kind == admin_pb2.KEY_KIND_WORKER:
+        return KeyKind.WORKER
+    if kind == admin_pb2.KEY_KIND_ADMIN:
+        return KeyKind.ADMIN
+    raise InvalidArgument(f"kind {kind} is not a KeyKind: use USER, WORKER or ADMIN")
+
+
+def api_key_to_pb(key: ApiKeyRecord) -> admin_pb2.ApiKey:
+    return admin_pb2.ApiKey(
+        id=key.id, kind=admin_pb2.KeyKind.Value(f"KEY_KIND_{key.kind.name}"),
+        tenant_id=key.tenant_id or "", name=key.name, created_at=timestamp(key.created_at),
+        revoked_at=timestamp(key.revoked_at))
+
+
+def audit_to_pb(entry: AuditRecord) -> admin_pb2.AuditEvent:
+    return admin_pb2.AuditEvent(
+        id=entry.id, tenant_id=entry.tenant_id or "", actor=entry.actor, action=entry.action,
+        resource=entry.resource, detail_json=json.dumps(entry.detail, sort_keys=True),
+        created_at=timestamp(entry.created_at))

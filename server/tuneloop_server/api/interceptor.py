@@ -51,18 +51,26 @@ def _wrap_stream(behaviour: Callable[..., Any], method: str) -> Callable[..., An
     return wrapped
 
 
+def wrap_handler(handler: grpc.RpcMethodHandler, wrap_unary: Callable[..., Any],
+                 wrap_stream: Callable[..., Any]) -> grpc.RpcMethodHandler:
+    """The same handler with its behaviour wrapped: `wrap_unary` for RPCs answering with one
+    message, `wrap_stream` for RPCs answering with a stream."""
+    codec = dict(request_deserializer=handler.request_deserializer,
+                 response_serializer=handler.response_serializer)
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(wrap_unary(handler.unary_unary), **codec)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(wrap_unary(handler.stream_unary), **codec)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(wrap_stream(handler.unary_stream), **codec)
+    return grpc.stream_stream_rpc_method_handler(wrap_stream(handler.stream_stream), **codec)
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
-        codec = dict(request_deserializer=handler.request_deserializer,
-                     response_serializer=handler.response_serializer)
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary, method), **codec)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary, method), **codec)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_wrap_stream(handler.unary_stream, method), **codec)
-        return grpc.stream_stream_rpc_method_handler(_wrap_stream(handler.stream_stream, method), **codec)
+        return wrap_handler(handler, lambda b: _wrap_unary(b, method),
+                            lambda b: _wrap_stream(b, method))

@@ -17,6 +17,7 @@ from tuneloop.v1 import (
     jobs_pb2_grpc,
 )
 
+from ..auth.principal import current_principal
 from ..services.adapters import AdapterService
 from ..services.datasets import DatasetService, UploadEnd, UploadPart, UploadStart
 from ..services.feedback import FeedbackService
@@ -41,17 +42,17 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
                 elif kind == "trailer":
                     yield UploadEnd(sha256=request.trailer.sha256)
 
-        return convert.dataset_to_pb(await self.datasets.upload(parts()))
+        return convert.dataset_to_pb(await self.datasets.upload(current_principal(), parts()))
 
     async def GetDataset(self, request, context) -> datasets_pb2.Dataset:
-        return convert.dataset_to_pb(await self.datasets.get(request.dataset_id))
+        return convert.dataset_to_pb(await self.datasets.get(current_principal(), request.dataset_id))
 
     async def ListDatasets(self, request, context) -> datasets_pb2.ListDatasetsResponse:
-        records = await self.datasets.list()
+        records = await self.datasets.list(current_principal())
         return datasets_pb2.ListDatasetsResponse(datasets=[convert.dataset_to_pb(r) for r in records])
 
     async def DeleteDataset(self, request, context) -> datasets_pb2.DeleteDatasetResponse:
-        await self.datasets.delete(request.dataset_id)
+        await self.datasets.delete(current_principal(), request.dataset_id)
         return datasets_pb2.DeleteDatasetResponse()
 
 
@@ -61,6 +62,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
 
     async def CreateJob(self, request, context) -> jobs_pb2.Job:
         job = await self.jobs.create(
+            current_principal(),
             base_model=request.base_model, dataset_id=request.dataset_id,
             adapter=request.adapter, validation_dataset_id=request.validation_dataset_id,
             method=convert.method_from_pb(request.method),
@@ -70,17 +72,17 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
         return convert.job_to_pb(job)
 
     async def GetJob(self, request, context) -> jobs_pb2.Job:
-        return convert.job_to_pb(await self.jobs.get(request.job_id))
+        return convert.job_to_pb(await self.jobs.get(current_principal(), request.job_id))
 
     async def ListJobs(self, request, context) -> jobs_pb2.ListJobsResponse:
-        jobs = await self.jobs.list(convert.job_state_from_pb(request.state))
+        jobs = await self.jobs.list(current_principal(), convert.job_state_from_pb(request.state))
         return jobs_pb2.ListJobsResponse(jobs=[convert.job_to_pb(j) for j in jobs])
 
     async def CancelJob(self, request, context) -> jobs_pb2.Job:
-        return convert.job_to_pb(await self.jobs.cancel(request.job_id))
+        return convert.job_to_pb(await self.jobs.cancel(current_principal(), request.job_id))
 
     async def WatchJob(self, request, context) -> AsyncIterator[jobs_pb2.JobEvent]:
-        async for event in self.jobs.watch(request.job_id, request.after_seq):
+        async for event in self.jobs.watch(current_principal(), request.job_id, request.after_seq):
             yield convert.event_to_pb(event)
 
 
@@ -89,14 +91,14 @@ class AdapterServicer(adapters_pb2_grpc.AdapterServiceServicer):
         self.adapters = adapters
 
     async def ListAdapters(self, request, context) -> adapters_pb2.ListAdaptersResponse:
-        views = await self.adapters.list()
+        views = await self.adapters.list(current_principal())
         return adapters_pb2.ListAdaptersResponse(adapters=[convert.adapter_to_pb(v) for v in views])
 
     async def GetAdapter(self, request, context) -> adapters_pb2.Adapter:
-        return convert.adapter_to_pb(await self.adapters.get(request.name))
+        return convert.adapter_to_pb(await self.adapters.get(current_principal(), request.name))
 
     async def DeleteAdapter(self, request, context) -> adapters_pb2.DeleteAdapterResponse:
-        await self.adapters.delete(request.name)
+        await self.adapters.delete(current_principal(), request.name)
         return adapters_pb2.DeleteAdapterResponse()
 
 
@@ -106,7 +108,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     async def Generate(self, request, context) -> inference_pb2.Completion:
         out = await self.inference.generate(
-            request.model, convert.messages_from_pb(request.messages),
+            current_principal(), request.model, convert.messages_from_pb(request.messages),
             convert.sampling_from_pb(request))
         r = out.result
         return inference_pb2.Completion(
@@ -116,7 +118,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     async def StreamGenerate(self, request, context) -> AsyncIterator[inference_pb2.CompletionChunk]:
         stream = self.inference.stream(
-            request.model, convert.messages_from_pb(request.messages),
+            current_principal(), request.model, convert.messages_from_pb(request.messages),
             convert.sampling_from_pb(request))
         async for request_id, text, final in stream:
             chunk = inference_pb2.CompletionChunk(text=text, request_id=request_id)
@@ -134,10 +136,10 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
 
     async def SubmitFeedback(self, request, context) -> feedback_pb2.Feedback:
         record = await self.feedback.submit(
-            request.request_id, request.correction,
+            current_principal(), request.request_id, request.correction,
             request.rating if request.HasField("rating") else None, request.note)
         return convert.feedback_to_pb(record)
 
     async def ListFeedback(self, request, context) -> feedback_pb2.ListFeedbackResponse:
-        records = await self.feedback.list(request.adapter)
+        records = await self.feedback.list(current_principal(), request.adapter)
         return feedback_pb2.ListFeedbackResponse(feedback=[convert.feedback_to_pb(r) for r in records])

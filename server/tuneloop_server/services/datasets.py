@@ -12,12 +12,15 @@ from typing import AsyncIterator, Union
 
 from tuneloop_worker.data_format import validate_jsonl
 
+from ..auth.principal import Principal
+from ..auth.quotas import QuotaPolicy
 from ..config import ServerSettings
 from ..errors import InvalidArgument, NotFound
 from ..ids import new_id
-from ..objects import ObjectStore
+from ..objects import ObjectStore, tenant_prefix
 from ..store import JobStore
 from ..store.records import DatasetRecord, DatasetStatus, LineError
+from .audit import AuditLog
 
 
 @dataclass(frozen=True)
@@ -36,23 +39,31 @@ UploadPart = Union[UploadStart, bytes, UploadEnd]
 
 
 class DatasetService:
-    def __init__(self, store: JobStore, objects: ObjectStore, settings: ServerSettings):
+    def __init__(self, store: JobStore, objects: ObjectStore, settings: ServerSettings,
+                 quotas: QuotaPolicy, audit: AuditLog):
         self.store = store
         self.objects = objects
         self.settings = settings
+        self.quotas = quotas
+        self.audit = audit
 
-    async def upload(self, parts: AsyncIterator[UploadPart]) -> DatasetRecord:
+    async def upload(self, caller: Principal, parts: AsyncIterator[UploadPart]) -> DatasetRecord:
         start = await anext(parts, None)
         if not isinstance(start, UploadStart):
             raise InvalidArgument("the first upload message must be a header (name, filename, size_bytes)")
         _check_header(start, self.settings.max_upload_bytes)
+        # Checked against the announced size before any byte is stored, and again at the end.
+        await asyncio.to_thread(self.quotas.check_storage, self.store, caller.tenant, start.size_bytes)
         scratch = Path(tempfile.mkdtemp(prefix="tuneloop-upload-"))
         try:
             path = scratch / "data.jsonl"
             digest = await self._receive(parts, path, start)
-            return await asyncio.to_thread(self._store_upload, start, path, digest)
+            record = await asyncio.to_thread(self._store_upload, caller.tenant, start, path, digest)
         finally:
             await asyncio.to_thread(_rmtree, scratch)
+        await self.audit.record(caller, "dataset.upload", record.id, name=record.name,
+                                size_bytes=record.size_bytes, status=record.status.value)
+        return record
 
     async def _receive(self, parts: AsyncIterator[UploadPart], path: Path, start: UploadStart) -> str:
         digest = hashlib.sha256()
@@ -71,14 +82,16 @@ class DatasetService:
                 await asyncio.to_thread(out.write, part)
         raise InvalidArgument("upload ended without a trailer carrying the file's sha256")
 
-    def _store_upload(self, start: UploadStart, path: Path, sha256: str) -> DatasetRecord:
+    def _store_upload(self, tenant_id: str, start: UploadStart, path: Path, sha256: str) -> DatasetRecord:
         with path.open("rb") as f:
             report = validate_jsonl(f, max_line_bytes=self.settings.max_line_bytes,
                                     max_examples=self.settings.max_examples)
+        self.quotas.check_storage(self.store, tenant_id, start.size_bytes)
         dataset_id = new_id("ds")
-        key = f"datasets/{dataset_id}/data.jsonl"
+        key = f"{tenant_prefix(tenant_id)}/datasets/{dataset_id}/data.jsonl"
         self.objects.put_file(key, path)
         record = DatasetRecord(
+            tenant_id=tenant_id,
             id=dataset_id,
             name=start.name or start.filename or dataset_id,
             status=DatasetStatus.INVALID if report.errors else DatasetStatus.READY,
@@ -93,19 +106,20 @@ class DatasetService:
         self.store.add_dataset(record)
         return record
 
-    async def get(self, dataset_id: str) -> DatasetRecord:
-        record = await asyncio.to_thread(self.store.get_dataset, dataset_id)
+    async def get(self, caller: Principal, dataset_id: str) -> DatasetRecord:
+        record = await asyncio.to_thread(self.store.get_dataset, caller.tenant, dataset_id)
         if record is None:
             raise NotFound(f"dataset {dataset_id!r} not found")
         return record
 
-    async def list(self) -> list[DatasetRecord]:
-        return await asyncio.to_thread(self.store.list_datasets)
+    async def list(self, caller: Principal) -> list[DatasetRecord]:
+        return await asyncio.to_thread(self.store.list_datasets, caller.tenant)
 
-    async def delete(self, dataset_id: str) -> None:
-        record = await self.get(dataset_id)
-        await asyncio.to_thread(self.objects.delete_prefix, f"datasets/{record.id}")
-        await asyncio.to_thread(self.store.delete_dataset, record.id)
+    async def delete(self, caller: Principal, dataset_id: str) -> None:
+        record = await self.get(caller, dataset_id)
+        await asyncio.to_thread(self.store.delete_dataset, caller.tenant, record.id)
+        await asyncio.to_thread(self.objects.delete_prefix, record.object_key.rsplit("/", 1)[0])
+        await self.audit.record(caller, "dataset.delete", record.id, name=record.name)
 
 
 def _check_header(start: UploadStart, limit: int) -> None:

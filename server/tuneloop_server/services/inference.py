@@ -15,6 +15,7 @@ from tuneloop_worker.serving.backend import (
     ServingBackend,
 )
 
+from ..auth.principal import Principal
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..ids import new_id
 from ..store import JobStore
@@ -59,16 +60,17 @@ class InferenceService:
         self.store = store
         self.serving = serving
 
-    async def resolve(self, model: str) -> Target:
+    async def resolve(self, tenant: str, model: str) -> Target:
+        """An adapter of `tenant` (another tenant's adapter of that name does not exist here)."""
         if not model:
             raise InvalidArgument("model is required: an adapter name, name@vN, or a base model")
         name, version = parse_model_ref(model)
-        record = await asyncio.to_thread(self.store.get_adapter_version, name, version)
+        record = await asyncio.to_thread(self.store.get_adapter_version, tenant, name, version)
         if record is not None:
             return Target(f"{record.name}@v{record.version}", record.base_model, record.name,
                           record.version, record.job_id, record.object_key)
         if version is not None:
-            versions = await asyncio.to_thread(self.store.list_adapter_versions, name)
+            versions = await asyncio.to_thread(self.store.list_adapter_versions, tenant, name)
             if versions:
                 have = ", ".join(f"v{v.version}" for v in versions)
                 raise NotFound(f"adapter {name!r} has no version v{version} (it has {have})")
@@ -76,31 +78,32 @@ class InferenceService:
             return Target(name, name)
         raise NotFound(f"model {model!r} is neither a trained adapter nor a known base model")
 
-    async def generate(self, model: str, messages: list[dict[str, str]], sampling: Sampling) -> Generated:
-        target, request = await self._prepare(model, messages, sampling)
+    async def generate(self, caller: Principal, model: str, messages: list[dict[str, str]],
+                       sampling: Sampling) -> Generated:
+        target, request = await self._prepare(caller.tenant, model, messages, sampling)
         backend = await self._backend(target)
         result = await backend.generate(request)
-        request_id = await self._log(target, messages, result)
+        request_id = await self._log(caller.tenant, target, messages, result)
         return Generated(request_id, target, result)
 
-    async def stream(self, model: str, messages: list[dict[str, str]],
+    async def stream(self, caller: Principal, model: str, messages: list[dict[str, str]],
                      sampling: Sampling) -> AsyncIterator[tuple[str, str, Generated | None]]:
         """Yield (request_id, text delta, None) per chunk, then ("", "", Generated) last."""
-        target, request = await self._prepare(model, messages, sampling)
+        target, request = await self._prepare(caller.tenant, model, messages, sampling)
         backend = await self._backend(target)
         request_id = new_id("req")
         async for delta in backend.stream(request):
             if delta.text:
                 yield request_id, delta.text, None
             if delta.result is not None:
-                await self._log(target, messages, delta.result, request_id)
+                await self._log(caller.tenant, target, messages, delta.result, request_id)
                 yield request_id, "", Generated(request_id, target, delta.result)
 
-    async def _prepare(self, model: str, messages: list[dict[str, str]],
+    async def _prepare(self, tenant: str, model: str, messages: list[dict[str, str]],
                        sampling: Sampling) -> tuple[Target, GenerationRequest]:
         _check_messages(messages)
         _check_sampling(sampling)
-        target = await self.resolve(model)
+        target = await self.resolve(tenant, model)
         request = GenerationRequest(
             messages=messages, max_tokens=sampling.max_tokens or DEFAULT_MAX_TOKENS,
             temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
@@ -116,10 +119,10 @@ class InferenceService:
         except AdapterLoadError as exc:
             raise FailedPrecondition(f"adapter {target.label} cannot be served: {exc}") from None
 
-    async def _log(self, target: Target, messages: list[dict[str, str]], result: GenerationResult,
-                   request_id: str | None = None) -> str:
+    async def _log(self, tenant: str, target: Target, messages: list[dict[str, str]],
+                   result: GenerationResult, request_id: str | None = None) -> str:
         record = RequestLogRecord(
-            id=request_id or new_id("req"), model=target.label, adapter=target.adapter,
+            tenant_id=tenant, id=request_id or new_id("req"), model=target.label, adapter=target.adapter,
             adapter_version=target.version, base_model=target.base_model, messages=messages,
             output=result.text, prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens, created_at=time.time())

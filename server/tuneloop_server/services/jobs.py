@@ -12,11 +12,14 @@ from pydantic import ValidationError
 from tuneloop_worker import base_models
 from tuneloop_worker.training.config import TrainingConfig, config_errors
 
+from ..auth.principal import Principal
+from ..auth.quotas import QuotaPolicy
 from ..errors import FailedPrecondition, InvalidArgument, NotFound
 from ..ids import new_id
-from ..objects import ObjectStore
+from ..objects import ObjectStore, tenant_prefix
 from ..store import JobStore
 from ..store.records import DatasetStatus, EventRecord, EventType, JobRecord, JobState
+from .audit import AuditLog
 from .events import EventHub, Signal
 from .naming import check_adapter_name
 
@@ -26,12 +29,15 @@ WATCH_POLL_SECONDS = 1.0
 
 
 class JobService:
-    def __init__(self, store: JobStore, objects: ObjectStore, hub: EventHub):
+    def __init__(self, store: JobStore, objects: ObjectStore, hub: EventHub, quotas: QuotaPolicy,
+                 audit: AuditLog):
         self.store = store
         self.objects = objects
         self.hub = hub
+        self.quotas = quotas
+        self.audit = audit
 
-    async def create(self, *, base_model: str, dataset_id: str, adapter: str,
+    async def create(self, caller: Principal, *, base_model: str, dataset_id: str, adapter: str,
                      validation_dataset_id: str | None, method: str,
                      hyperparameters: dict[str, Any], include_feedback: bool,
                      idempotency_key: str | None) -> JobRecord:
@@ -39,45 +45,50 @@ class JobService:
         problem = base_models.check_base_model(base_model)
         if problem:
             raise InvalidArgument(problem)
-        await self._check_dataset(dataset_id, "dataset")
+        tenant = caller.tenant
+        await self._check_dataset(tenant, dataset_id, "dataset")
         if validation_dataset_id:
-            await self._check_dataset(validation_dataset_id, "validation_dataset")
+            await self._check_dataset(tenant, validation_dataset_id, "validation_dataset")
         config = _training_config(method, hyperparameters)
-        await self._check_adapter_base(adapter, base_model)
+        await self._check_adapter_base(tenant, adapter, base_model)
         job_id = new_id("job")
-        feedback_key = await self._snapshot_feedback(job_id, adapter) if include_feedback else None
+        feedback_key = await self._snapshot_feedback(tenant, job_id, adapter) if include_feedback else None
         record = JobRecord(
-            id=job_id, state=JobState.QUEUED, base_model=base_model, dataset_id=dataset_id,
+            tenant_id=tenant, id=job_id, state=JobState.QUEUED, base_model=base_model, dataset_id=dataset_id,
             validation_dataset_id=validation_dataset_id or None, adapter=adapter,
             method=config.method, hyperparameters=config.model_dump(exclude={"method"}),
             include_feedback=include_feedback, created_at=time.time(),
             idempotency_key=idempotency_key or None, feedback_key=feedback_key)
-        job, created = await asyncio.to_thread(self.store.create_job, record)
+        max_active = (await asyncio.to_thread(self.quotas.effective, tenant)).max_concurrent_jobs
+        job, created = await asyncio.to_thread(self.store.create_job, record, max_active)
         if created:
             self.hub.queue.fire()
+            await self.audit.record(caller, "job.create", job.id, adapter=adapter,
+                                    base_model=base_model, dataset_id=dataset_id)
         return job
 
-    async def get(self, job_id: str) -> JobRecord:
-        job = await asyncio.to_thread(self.store.get_job, job_id)
+    async def get(self, caller: Principal, job_id: str) -> JobRecord:
+        job = await asyncio.to_thread(self.store.get_job, caller.tenant, job_id)
         if job is None:
             raise NotFound(f"job {job_id!r} not found")
         return job
 
-    async def list(self, state: JobState | None) -> list[JobRecord]:
-        return await asyncio.to_thread(self.store.list_jobs, state)
+    async def list(self, caller: Principal, state: JobState | None) -> list[JobRecord]:
+        return await asyncio.to_thread(self.store.list_jobs, caller.tenant, state)
 
-    async def cancel(self, job_id: str) -> JobRecord:
-        job = await asyncio.to_thread(self.store.request_cancel, job_id)
+    async def cancel(self, caller: Principal, job_id: str) -> JobRecord:
+        job = await asyncio.to_thread(self.store.request_cancel, caller.tenant, job_id)
         if job is None:
             raise NotFound(f"job {job_id!r} not found")
         self.hub.job_changed(job_id)
+        await self.audit.record(caller, "job.cancel", job_id, state=job.state.value)
         return job
 
-    async def watch(self, job_id: str, after_seq: int) -> AsyncIterator[EventRecord]:
+    async def watch(self, caller: Principal, job_id: str, after_seq: int) -> AsyncIterator[EventRecord]:
         """Yield events after `after_seq` in order; end after the terminal state event."""
         if after_seq < 0:
             raise InvalidArgument("after_seq must be 0 or a seq already seen")
-        await self.get(job_id)
+        await self.get(caller, job_id)
         signal = self.hub.job(job_id)
         while True:
             snapshot = signal.snapshot()
@@ -88,15 +99,15 @@ class JobService:
                 if event.type is EventType.STATE and event.state.terminal:
                     return
             if not events:
-                job = await self.get(job_id)
+                job = await self.get(caller, job_id)
                 if job.state.terminal and job.last_seq <= after_seq:
                     return
                 await Signal.wait(snapshot, WATCH_POLL_SECONDS)
 
-    async def _check_dataset(self, dataset_id: str, field: str) -> None:
+    async def _check_dataset(self, tenant: str, dataset_id: str, field: str) -> None:
         if not dataset_id:
             raise InvalidArgument(f"{field} is required: upload a file and pass its id")
-        dataset = await asyncio.to_thread(self.store.get_dataset, dataset_id)
+        dataset = await asyncio.to_thread(self.store.get_dataset, tenant, dataset_id)
         if dataset is None:
             raise NotFound(f"{field} {dataset_id!r} not found; upload it first")
         if dataset.status is not DatasetStatus.READY:
@@ -106,23 +117,23 @@ class JobService:
                 f"{field} {dataset_id!r} is {dataset.status.value}, not ready ({first}); "
                 "fix the file and upload it again")
 
-    async def _check_adapter_base(self, adapter: str, base_model: str) -> None:
-        latest = await asyncio.to_thread(self.store.get_adapter_version, adapter)
+    async def _check_adapter_base(self, tenant: str, adapter: str, base_model: str) -> None:
+        latest = await asyncio.to_thread(self.store.get_adapter_version, tenant, adapter)
         if latest is not None and latest.base_model != base_model:
             raise FailedPrecondition(
                 f"adapter {adapter!r} was trained on base model {latest.base_model!r}; "
                 f"train on that base, or pick a new adapter name for {base_model!r}")
 
-    async def _snapshot_feedback(self, job_id: str, adapter: str) -> str | None:
+    async def _snapshot_feedback(self, tenant: str, job_id: str, adapter: str) -> str | None:
         """Freeze the adapter's corrections into a chat JSONL the worker trains on."""
-        feedback = await asyncio.to_thread(self.store.list_feedback, adapter)
+        feedback = await asyncio.to_thread(self.store.list_feedback, tenant, adapter)
         if not feedback:
             return None
         lines = [
             json.dumps({"messages": [*f.messages, {"role": "assistant", "content": f.correction}]})
             for f in feedback
         ]
-        key = f"jobs/{job_id}/feedback.jsonl"
+        key = f"{tenant_prefix(tenant)}/jobs/{job_id}/feedback.jsonl"
         data = io.BytesIO(("\n".join(lines) + "\n").encode())
         await asyncio.to_thread(self.objects.put_stream, key, data)
         return key

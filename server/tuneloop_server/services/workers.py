@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..config import ServerSettings
 from ..errors import InvalidArgument
+from ..objects import tenant_prefix
 from ..ids import new_id
 from ..store import JobStore
 from ..store.records import AdapterVersionRecord, EventType, JobRecord, JobState, NewEvent
@@ -62,13 +63,13 @@ class WorkerService:
 
     def _assignment(self, job: JobRecord) -> Assignment:
         def key(dataset_id: str | None) -> str | None:
-            record = self.store.get_dataset(dataset_id) if dataset_id else None
+            record = self.store.get_dataset(job.tenant_id, dataset_id) if dataset_id else None
             return record.object_key if record else None
 
         return Assignment(job=job, dataset_key=key(job.dataset_id) or "",
                           validation_dataset_key=key(job.validation_dataset_id),
                           feedback_key=job.feedback_key,
-                          output_prefix=f"jobs/{job.id}/attempt-{job.attempt}")
+                          output_prefix=f"{_job_prefix(job)}/attempt-{job.attempt}")
 
     async def heartbeat(self, worker_id: str, job_id: str, attempt: int) -> bool:
         job = await asyncio.to_thread(self.store.renew_lease, job_id, attempt, worker_id,
@@ -88,6 +89,11 @@ class WorkerService:
             raise InvalidArgument("adapter_key is required: the object prefix of the published adapter")
         job = await asyncio.to_thread(self.store.renew_lease, job_id, attempt, "",
                                       self.settings.lease_seconds)
+        if not adapter_key.startswith(_job_prefix(job) + "/"):
+            # A worker publishes only inside the prefix it was given: never into another
+            # job's (or another tenant's) objects.
+            raise InvalidArgument(f"adapter_key must lie under this job's output prefix "
+                                  f"{_job_prefix(job)}/; got {adapter_key!r}")
         # Load before announcing: once the job says SUCCEEDED, the adapter answers at once.
         try:
             await self.serving.ensure_loaded(job.base_model, job.id, adapter_key)
@@ -95,7 +101,7 @@ class WorkerService:
             log.warning("preloading adapter of %s failed: %s", job_id, exc)
             await asyncio.to_thread(self.store.append_events, job_id, attempt, [NewEvent(
                 EventType.LOG, message=f"adapter not preloaded ({exc}); it loads on first request")])
-        version = AdapterVersionRecord(name=job.adapter, version=0, base_model=job.base_model,
+        version = AdapterVersionRecord(tenant_id=job.tenant_id, name=job.adapter, version=0, base_model=job.base_model,
                                        job_id=job.id, object_key=adapter_key, created_at=0)
         job = await asyncio.to_thread(self.store.finish_job, job_id, attempt, JobState.SUCCEEDED,
                                       adapter=version, message="succeeded")
@@ -123,3 +129,7 @@ class WorkerService:
             except Exception:
                 log.exception("lease reaper failed; retrying")
             await asyncio.sleep(interval)
+
+
+def _job_prefix(job: JobRecord) -> str:
+    return f"{tenant_prefix(job.tenant_id)}/jobs/{job.id}"

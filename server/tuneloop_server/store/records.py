@@ -42,6 +42,7 @@ class LineError:
 
 @dataclass(frozen=True)
 class DatasetRecord:
+    tenant_id: str
     id: str
     name: str
     status: DatasetStatus
@@ -56,6 +57,7 @@ class DatasetRecord:
 
 @dataclass(frozen=True)
 class JobRecord:
+    tenant_id: str
     id: str
     state: JobState
     base_model: str
@@ -108,6 +110,7 @@ class EventRecord:
 
 @dataclass(frozen=True)
 class AdapterVersionRecord:
+    tenant_id: str
     name: str
     version: int
     base_model: str
@@ -118,6 +121,7 @@ class AdapterVersionRecord:
 
 @dataclass(frozen=True)
 class RequestLogRecord:
+    tenant_id: str
     id: str
     model: str
     adapter: str | None
@@ -132,6 +136,7 @@ class RequestLogRecord:
 
 @dataclass(frozen=True)
 class FeedbackRecord:
+    tenant_id: str
     id: str
     request_id: str
     adapter: str | None
@@ -142,3 +147,48 @@ class FeedbackRecord:
     rating: int | None
     note: str
     created_at: float
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """Per-tenant limits; None on a tenant row means "the server's default"."""
+
+    max_concurrent_jobs: int | None = None
+    max_stored_bytes: int | None = None
+    requests_per_second: int | None = None
+
+
+@dataclass(frozen=True)
+class TenantRecord:
+    id: str
+    name: str
+    quotas: Quotas
+    created_at: float
+
+
+class KeyKind(str, enum.Enum):
+    USER = "user"      # a tenant's API key: the public API, scoped to that tenant
+    WORKER = "worker"  # a training worker's token: WorkerService only
+    ADMIN = "admin"    # tenants, keys, quotas and the audit log: AdminService only
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    id: str
+    kind: KeyKind
+    tenant_id: str | None  # only user keys belong to a tenant
+    name: str
+    secret_hash: str
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    tenant_id: str | None
+    actor: str  # the id of the key that acted
+    action: str  # "job.create", "adapter.delete", "key.revoke", ...
+    resource: str
+    detail: dict[str, Any]
+    created_at: float
+    id: int = 0

@@ -9,6 +9,7 @@ metadata = sa.MetaData()
 datasets = sa.Table(
     "datasets", metadata,
     sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("tenant_id", sa.String(40), nullable=False, index=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("format", sa.String(40)),
@@ -23,6 +24,7 @@ datasets = sa.Table(
 jobs = sa.Table(
     "jobs", metadata,
     sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("tenant_id", sa.String(40), nullable=False, index=True),
     sa.Column("state", sa.String(20), nullable=False, index=True),
     sa.Column("base_model", sa.String(500), nullable=False),
     sa.Column("dataset_id", sa.String(40), nullable=False),
@@ -31,7 +33,7 @@ jobs = sa.Table(
     sa.Column("method", sa.String(20), nullable=False),
     sa.Column("hyperparameters", sa.JSON, nullable=False),
     sa.Column("include_feedback", sa.Boolean, nullable=False),
-    sa.Column("idempotency_key", sa.String(200), unique=True),
+    sa.Column("idempotency_key", sa.String(200)),
     sa.Column("feedback_key", sa.String(500)),
     sa.Column("adapter_version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -48,6 +50,8 @@ jobs = sa.Table(
     # Highest event seq written for this job; bumped in the same transaction as the insert,
     # which is what keeps seq gap-free and unique.
     sa.Column("last_seq", sa.Integer, nullable=False, server_default="0"),
+    # A retried CreateJob finds its job by key, but only among its own tenant's jobs.
+    sa.UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
 )
 
 job_events = sa.Table(
@@ -65,6 +69,8 @@ job_events = sa.Table(
 
 adapter_versions = sa.Table(
     "adapter_versions", metadata,
+    # Adapter names are per tenant: two tenants may both own a "support" adapter.
+    sa.Column("tenant_id", sa.String(40), primary_key=True),
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("base_model", sa.String(500), nullable=False),
@@ -76,6 +82,7 @@ adapter_versions = sa.Table(
 request_log = sa.Table(
     "request_log", metadata,
     sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("tenant_id", sa.String(40), nullable=False, index=True),
     sa.Column("model", sa.String(500), nullable=False),
     sa.Column("adapter", sa.String(100)),
     sa.Column("adapter_version", sa.Integer, nullable=False),
@@ -90,6 +97,7 @@ request_log = sa.Table(
 feedback = sa.Table(
     "feedback", metadata,
     sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("tenant_id", sa.String(40), nullable=False, index=True),
     sa.Column("request_id", sa.String(40), nullable=False),
     sa.Column("adapter", sa.String(100), index=True),
     sa.Column("adapter_version", sa.Integer, nullable=False),
@@ -108,4 +116,38 @@ workers = sa.Table(
     sa.Column("accelerator", sa.String(20), nullable=False),
     sa.Column("memory_bytes", sa.BigInteger, nullable=False),
     sa.Column("last_seen", sa.Float, nullable=False),
+)
+
+tenants = sa.Table(
+    "tenants", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    # NULL: the server's default limit applies.
+    sa.Column("max_concurrent_jobs", sa.Integer),
+    sa.Column("max_stored_bytes", sa.BigInteger),
+    sa.Column("requests_per_second", sa.Integer),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("tenant_id", sa.String(40), index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    # sha256 of the key's secret part; the secret itself is shown once and never stored.
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
+)
+
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.String(40), index=True),
+    sa.Column("actor", sa.String(40), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("resource", sa.String(200), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
 )

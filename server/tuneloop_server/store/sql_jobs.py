@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..errors import NotFound, StaleAttempt
+from ..errors import NotFound, ResourceExhausted, StaleAttempt
 from . import schema
 from .records import (
     AdapterVersionRecord,
@@ -31,13 +31,23 @@ class JobQueries:
     write_engine: sa.Engine
     read_engine: sa.Engine
 
-    def create_job(self, record: JobRecord) -> tuple[JobRecord, bool]:
+    def create_job(self, record: JobRecord, max_active: int | None = None) -> tuple[JobRecord, bool]:
         with self.write_engine.begin() as conn:
             if record.idempotency_key:
-                existing = conn.execute(
-                    sa.select(J).where(J.c.idempotency_key == record.idempotency_key)).first()
+                existing = conn.execute(sa.select(J).where(
+                    J.c.tenant_id == record.tenant_id,
+                    J.c.idempotency_key == record.idempotency_key)).first()
                 if existing is not None:
                     return _job(existing._mapping), False
+            if max_active is not None:
+                # Counted inside the write transaction, so two concurrent creates cannot both
+                # take the last slot.
+                active = _count_active(conn, record.tenant_id)
+                if active >= max_active:
+                    raise ResourceExhausted(
+                        f"quota exceeded: this tenant may have {max_active} jobs queued or running "
+                        f"at once and has {active}; wait for one to finish or cancel one "
+                        "(max_concurrent_jobs)")
             values = {f.name: getattr(record, f.name) for f in fields(record)}
             values.update(state=JobState.QUEUED.value, last_seq=0)
             conn.execute(J.insert().values(**values))
@@ -45,22 +55,24 @@ class JobQueries:
             job = _append(conn, job, [NewEvent(EventType.STATE, message="queued")])
         return job, True
 
-    def get_job(self, job_id: str) -> JobRecord | None:
+    def get_job(self, tenant_id: str, job_id: str) -> JobRecord | None:
         with self.read_engine.connect() as conn:
-            row = conn.execute(sa.select(J).where(J.c.id == job_id)).first()
+            row = conn.execute(sa.select(J).where(J.c.tenant_id == tenant_id, J.c.id == job_id)).first()
         return _job(row._mapping) if row else None
 
-    def list_jobs(self, state: JobState | None = None) -> list[JobRecord]:
-        query = sa.select(J).order_by(J.c.created_at)
+    def list_jobs(self, tenant_id: str, state: JobState | None = None) -> list[JobRecord]:
+        query = sa.select(J).where(J.c.tenant_id == tenant_id).order_by(J.c.created_at)
         if state is not None:
             query = query.where(J.c.state == state.value)
         with self.read_engine.connect() as conn:
             return [_job(r._mapping) for r in conn.execute(query)]
 
-    def request_cancel(self, job_id: str) -> JobRecord | None:
+    def request_cancel(self, tenant_id: str, job_id: str) -> JobRecord | None:
         with self.write_engine.begin() as conn:
             job = _lock_job(conn, job_id, missing_ok=True)
-            if job is None or job.state.terminal or job.cancel_requested:
+            if job is None or job.tenant_id != tenant_id:
+                return None
+            if job.state.terminal or job.cancel_requested:
                 return job
             if job.state is JobState.QUEUED:
                 return _transition(conn, job, JobState.CANCELLED, "cancelled before it started")
@@ -98,9 +110,9 @@ class JobQueries:
         with self.write_engine.begin() as conn:
             job = _fenced(conn, job_id, attempt)
             if adapter is not None:
-                version = _next_version(conn, adapter.name)
+                version = _next_version(conn, job.tenant_id, adapter.name)
                 conn.execute(schema.adapter_versions.insert().values(
-                    name=adapter.name, version=version, base_model=adapter.base_model,
+                    tenant_id=job.tenant_id, name=adapter.name, version=version, base_model=adapter.base_model,
                     job_id=job_id, object_key=adapter.object_key, created_at=time.time()))
                 job = _update(conn, job, adapter_version=version)
                 job = _append(conn, job, [NewEvent(
@@ -194,10 +206,17 @@ def _append(conn: sa.Connection, job: JobRecord, events: list[NewEvent]) -> JobR
     return _update(conn, job, **changes)
 
 
-def _next_version(conn: sa.Connection, name: str) -> int:
+def _next_version(conn: sa.Connection, tenant_id: str, name: str) -> int:
     t = schema.adapter_versions
-    current = conn.execute(sa.select(sa.func.max(t.c.version)).where(t.c.name == name)).scalar()
+    current = conn.execute(sa.select(sa.func.max(t.c.version)).where(
+        t.c.tenant_id == tenant_id, t.c.name == name)).scalar()
     return (current or 0) + 1
+
+
+def _count_active(conn: sa.Connection, tenant_id: str) -> int:
+    active = (JobState.QUEUED.value, JobState.RUNNING.value)
+    return conn.execute(sa.select(sa.func.count()).select_from(J).where(
+        J.c.tenant_id == tenant_id, J.c.state.in_(active))).scalar() or 0
 
 
 def _job(row: Any) -> JobRecord:

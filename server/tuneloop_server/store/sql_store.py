@@ -19,6 +19,7 @@ from .records import (
     RequestLogRecord,
 )
 from .sql_jobs import JobQueries
+from .sql_tenancy import TenancyQueries
 
 
 def open_store(url: str) -> "SqlJobStore":
@@ -50,7 +51,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> sa.Engine:
     return engine
 
 
-class SqlJobStore(JobQueries):
+class SqlJobStore(JobQueries, TenancyQueries):
     def __init__(self, url: str):
         if url.startswith("sqlite"):
             path = sa.engine.make_url(url).database
@@ -75,35 +76,48 @@ class SqlJobStore(JobQueries):
         with self.write_engine.begin() as conn:
             conn.execute(schema.datasets.insert().values(**values))
 
-    def get_dataset(self, dataset_id: str) -> DatasetRecord | None:
-        rows = self._select(schema.datasets, schema.datasets.c.id == dataset_id)
+    def get_dataset(self, tenant_id: str, dataset_id: str) -> DatasetRecord | None:
+        t = schema.datasets
+        rows = self._select(t, sa.and_(t.c.tenant_id == tenant_id, t.c.id == dataset_id))
         return _dataset(rows[0]) if rows else None
 
-    def list_datasets(self) -> list[DatasetRecord]:
-        return [_dataset(r) for r in self._select(schema.datasets, order=schema.datasets.c.created_at)]
+    def list_datasets(self, tenant_id: str) -> list[DatasetRecord]:
+        t = schema.datasets
+        return [_dataset(r) for r in self._select(t, t.c.tenant_id == tenant_id, order=t.c.created_at)]
 
-    def delete_dataset(self, dataset_id: str) -> bool:
+    def delete_dataset(self, tenant_id: str, dataset_id: str) -> bool:
+        t = schema.datasets
         with self.write_engine.begin() as conn:
-            result = conn.execute(schema.datasets.delete().where(schema.datasets.c.id == dataset_id))
+            result = conn.execute(t.delete().where(t.c.tenant_id == tenant_id, t.c.id == dataset_id))
         return result.rowcount > 0
+
+    def stored_bytes(self, tenant_id: str) -> int:
+        t = schema.datasets
+        query = sa.select(sa.func.coalesce(sa.func.sum(t.c.size_bytes), 0)).where(t.c.tenant_id == tenant_id)
+        with self.read_engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
 
     # -- adapters ---------------------------------------------------------------------------
 
-    def list_adapter_versions(self, name: str | None = None) -> list[AdapterVersionRecord]:
+    def list_adapter_versions(self, tenant_id: str, name: str | None = None) -> list[AdapterVersionRecord]:
         t = schema.adapter_versions
-        where = t.c.name == name if name is not None else None
+        where = t.c.tenant_id == tenant_id
+        if name is not None:
+            where = sa.and_(where, t.c.name == name)
         return [AdapterVersionRecord(**r) for r in self._select(t, where, order=(t.c.name, t.c.version))]
 
-    def get_adapter_version(self, name: str, version: int | None = None) -> AdapterVersionRecord | None:
-        versions = self.list_adapter_versions(name)
+    def get_adapter_version(self, tenant_id: str, name: str,
+                            version: int | None = None) -> AdapterVersionRecord | None:
+        versions = self.list_adapter_versions(tenant_id, name)
         if version is None:
             return versions[-1] if versions else None
         return next((v for v in versions if v.version == version), None)
 
-    def delete_adapter(self, name: str) -> list[AdapterVersionRecord]:
-        versions = self.list_adapter_versions(name)
+    def delete_adapter(self, tenant_id: str, name: str) -> list[AdapterVersionRecord]:
+        t = schema.adapter_versions
+        versions = self.list_adapter_versions(tenant_id, name)
         with self.write_engine.begin() as conn:
-            conn.execute(schema.adapter_versions.delete().where(schema.adapter_versions.c.name == name))
+            conn.execute(t.delete().where(t.c.tenant_id == tenant_id, t.c.name == name))
         return versions
 
     # -- request log and feedback -----------------------------------------------------------
@@ -112,17 +126,20 @@ class SqlJobStore(JobQueries):
         with self.write_engine.begin() as conn:
             conn.execute(schema.request_log.insert().values(**_values(record)))
 
-    def get_request(self, request_id: str) -> RequestLogRecord | None:
-        rows = self._select(schema.request_log, schema.request_log.c.id == request_id)
+    def get_request(self, tenant_id: str, request_id: str) -> RequestLogRecord | None:
+        t = schema.request_log
+        rows = self._select(t, sa.and_(t.c.tenant_id == tenant_id, t.c.id == request_id))
         return RequestLogRecord(**rows[0]) if rows else None
 
     def add_feedback(self, record: FeedbackRecord) -> None:
         with self.write_engine.begin() as conn:
             conn.execute(schema.feedback.insert().values(**_values(record)))
 
-    def list_feedback(self, adapter: str | None = None) -> list[FeedbackRecord]:
+    def list_feedback(self, tenant_id: str, adapter: str | None = None) -> list[FeedbackRecord]:
         t = schema.feedback
-        where = t.c.adapter == adapter if adapter else None
+        where = t.c.tenant_id == tenant_id
+        if adapter:
+            where = sa.and_(where, t.c.adapter == adapter)
         return [FeedbackRecord(**r) for r in self._select(t, where, order=t.c.created_at)]
 
     # -- workers ----------------------------------------------------------------------------
