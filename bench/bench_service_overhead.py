@@ -59,7 +59,7 @@ def run_service(dataset: Path, hyperparameters: dict, cache_dir: Path, data_dir:
     from tuneloop_server.embedded import BackgroundServer
 
     settings = ServerSettings(address="127.0.0.1:0", data_dir=data_dir, cache_dir_override=cache_dir)
-    with BackgroundServer(settings) as address, tuneloop.Client(address) as client:
+    with BackgroundServer(settings) as server, server.client() as client:
         ds = client.datasets.upload(dataset, name="bench")
         assert ds.status == "ready", ds.errors
         start, cpu_start = time.perf_counter(), time.process_time()

@@ -52,7 +52,10 @@ def run_forever(settings: ServerSettings) -> None:
 
 
 class BackgroundServer:
-    """The embedded stack on its own thread: `with BackgroundServer(settings) as address: ...`."""
+    """The embedded stack on its own thread:
+
+        with BackgroundServer(settings) as server, server.client() as client: ...
+    """
 
     def __init__(self, settings: ServerSettings):
         self.settings = settings
@@ -88,8 +91,20 @@ class BackgroundServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
 
-    def __enter__(self) -> str:
-        return self.start()
+    @property
+    def address(self) -> str:
+        assert self.plane is not None, "start() the server first"
+        return self.plane.address
+
+    def client(self, **kwargs):
+        """A `tuneloop.Client` for this server, authenticated with the local tenant's key."""
+        import tuneloop
+
+        return tuneloop.Client(self.address, api_key=self.api_key, **kwargs)
+
+    def __enter__(self) -> "BackgroundServer":
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -46,8 +46,8 @@ def run(tmp_path_factory: pytest.TempPathFactory, server_settings):
     from tuneloop_server.embedded import BackgroundServer
 
     server = BackgroundServer(server_settings(tmp_path_factory.mktemp("e2e")))
-    address = server.start()
-    client = tuneloop.Client(address)
+    server.start()
+    client = server.client()
     try:
         dataset = client.datasets.upload(samples.train_path(), name="facts")
         assert dataset.status == "ready", dataset.errors

@@ -35,7 +35,7 @@ def wait_for(predicate, timeout: float, what: str):
 
 def test_cancel_stops_training_and_the_worker_takes_the_next_job(server_factory, tmp_path):
     server = server_factory()
-    with tuneloop.Client(server.plane.address) as client:
+    with server.client() as client:
         dataset = tiny_dataset(client, tmp_path, n=64)
         long_job = client.jobs.create(base_model="smollm2-135m", dataset=dataset.id, adapter="long",
                                       hyperparameters={"epochs": 50, "batch_size": 2})
@@ -58,7 +58,7 @@ def test_cancel_stops_training_and_the_worker_takes_the_next_job(server_factory,
 
 def test_qlora_without_cuda_fails_the_job_with_a_clear_message(server_factory, tmp_path):
     server = server_factory()
-    with tuneloop.Client(server.plane.address) as client:
+    with server.client() as client:
         dataset = tiny_dataset(client, tmp_path)
         job = client.jobs.create(base_model="smollm2-135m", dataset=dataset.id, adapter="q",
                                  method="qlora", hyperparameters=TINY)
@@ -70,13 +70,14 @@ def test_qlora_without_cuda_fails_the_job_with_a_clear_message(server_factory, t
 
 def test_separate_worker_process_trains_a_job(server_factory, tmp_path, model_cache):
     server = server_factory(embedded_workers=0)
+    # The worker finds its token in the server's data dir, as on a one-machine install.
     env = {**os.environ, "TUNELOOP_CACHE_DIR": str(model_cache)}
     worker = subprocess.Popen(
         [sys.executable, "-m", "tuneloop.cli", "worker", "--address", server.plane.address,
          "--data-dir", str(server.settings.data_dir), "--name", "separate"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        with tuneloop.Client(server.plane.address) as client:
+        with server.client() as client:
             dataset = tiny_dataset(client, tmp_path)
             job = client.jobs.create(base_model="smollm2-135m", dataset=dataset.id, adapter="sep",
                                      validation_dataset=dataset.id, hyperparameters=TINY)

@@ -20,13 +20,15 @@ def fake_server() -> Iterator[FakeServer]:
 
 
 @pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+def fast_backoff(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     # The retry curve is the same, only scaled down, so retry tests take milliseconds.
     monkeypatch.setattr(_transport, "BACKOFF_BASE", 0.005)
     monkeypatch.setattr(_transport, "BACKOFF_MAX", 0.02)
     monkeypatch.setattr(jobs_resource, "REWATCH_PAUSE", 0.01)
     monkeypatch.delenv("TUNELOOP_ADDRESS", raising=False)
     monkeypatch.delenv("TUNELOOP_API_KEY", raising=False)
+    # No key file either: a developer's own ~/.tuneloop/api.key must not leak into these tests.
+    monkeypatch.setenv("TUNELOOP_DATA_DIR", str(tmp_path))
 
 
 @pytest.fixture

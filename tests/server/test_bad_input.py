@@ -20,8 +20,8 @@ def client(tmp_path_factory: pytest.TempPathFactory, server_settings) -> tuneloo
     from tuneloop_server.embedded import BackgroundServer
 
     root = tmp_path_factory.mktemp("bad-input")
-    with BackgroundServer(server_settings(root / "data", embedded_workers=0)) as address:
-        with tuneloop.Client(address) as c:
+    with BackgroundServer(server_settings(root / "data", embedded_workers=0)) as server:
+        with server.client() as c:
             yield c
 
 
@@ -92,7 +92,7 @@ def test_checksum_mismatch_is_rejected(client):
         datasets_pb2.UploadDatasetRequest(trailer=datasets_pb2.UploadTrailer(sha256="0" * 64)),
     ]
     with pytest.raises(grpc.RpcError) as info:
-        stub.UploadDataset(iter(requests))
+        stub.UploadDataset(iter(requests), metadata=client._transport.metadata)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "sha256 mismatch" in info.value.details()
     channel.close()
@@ -118,7 +118,7 @@ def test_server_still_serves_after_all_that(client, good_dataset):
 
 def test_limits_are_enforced_with_messages_that_say_the_limit(server_factory, tmp_path):
     server = server_factory(embedded_workers=0, max_examples=2, max_line_bytes=200)
-    with tuneloop.Client(server.plane.address) as client:
+    with server.client() as client:
         too_many = upload_bytes(client, tmp_path, (GOOD_LINE + "\n").encode() * 3)
         assert too_many.status == "invalid"
         assert any("2" in e.message and "limit" in e.message for e in too_many.errors)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from . import adapters, datasets, feedback, jobs, local_commands
+from . import adapters, admin, datasets, feedback, jobs, local_commands
 from ._common import Settings
 from .generate import generate
 
@@ -33,6 +33,7 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(adapters.app, name="adapters")
 app.add_typer(feedback.app, name="feedback")
+app.add_typer(admin.app, name="admin")
 app.command()(generate)
 local_commands.register(app)
 

@@ -32,11 +32,12 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @contextmanager
-def open_client(ctx: typer.Context) -> Iterator[Client]:
+def open_client(ctx: typer.Context, *, api_key: str | None = None) -> Iterator[Client]:
     """A Client for one command. A TuneloopError becomes its message in red and exit code 1,
-    never a traceback: the server's message already says what to fix."""
-    settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
-    client = Client(settings.address, api_key=settings.api_key)
+    never a traceback: the server's message already says what to fix. `api_key` overrides
+    the global option (the admin commands pass the admin key)."""
+    settings = ctx.find_root().obj if isinstance(ctx.find_root().obj, Settings) else Settings()
+    client = Client(settings.address, api_key=api_key or settings.api_key)
     try:
         yield client
     except UnavailableError as exc:

@@ -63,8 +63,8 @@ def demo(
                                   cache_dir_override=ServerSettings().cache_dir)
         console.print("[bold]1.[/bold] starting the tuneloop service (SQLite, local files, "
                       "in-process worker and serving engine)")
-        with BackgroundServer(settings) as address, Client(address) as client:
-            console.print(f"   listening on {address}")
+        with BackgroundServer(settings) as server, server.client() as client:
+            console.print(f"   listening on {server.address} (API key in {settings.api_key_file})")
             _run(client)
 
 

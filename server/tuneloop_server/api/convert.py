@@ -46,10 +46,20 @@ def job_state_to_pb(state: JobState) -> int:
     return jobs_pb2.JobState.Value(f"JOB_STATE_{state.name}")
 
 
+def _enum_name(enum: Any, value: int, prefix: str, field: str) -> str:
+    """The name of `value` without `prefix`; proto3 enums are open, so reject unknown numbers."""
+    try:
+        return enum.Name(value).removeprefix(prefix)
+    except ValueError:
+        known = ", ".join(name.removeprefix(prefix) for name in enum.keys())
+        raise InvalidArgument(f"{field} {value} is not a valid {enum.DESCRIPTOR.name}: use one of "
+                              f"{known}") from None
+
+
 def job_state_from_pb(value: int) -> JobState | None:
     if value == jobs_pb2.JOB_STATE_UNSPECIFIED:
         return None
-    return JobState[jobs_pb2.JobState.Name(value).removeprefix("JOB_STATE_")]
+    return JobState[_enum_name(jobs_pb2.JobState, value, "JOB_STATE_", "state")]
 
 
 def event_type_to_pb(kind: EventType) -> int:
@@ -57,7 +67,7 @@ def event_type_to_pb(kind: EventType) -> int:
 
 
 def event_type_from_pb(value: int) -> EventType:
-    name = jobs_pb2.EventType.Name(value).removeprefix("EVENT_TYPE_")
+    name = _enum_name(jobs_pb2.EventType, value, "EVENT_TYPE_", "event type")
     return EventType.LOG if name == "UNSPECIFIED" else EventType[name]
 
 
