@@ -107,7 +107,7 @@ def test_published_adapter_matches_plain_peft(run, base_model_dir: Path, tmp_pat
 
     version = run.client.adapters.get("facts").versions[-1]
     plane = run.server.plane
-    record = plane.store.get_adapter_version("facts", version.version)
+    record = plane.store.get_adapter_version("tn_default", "facts", version.version)
     plane.objects.get_dir(record.object_key, tmp_path / "adapter")
 
     tokenizer = AutoTokenizer.from_pretrained(base_model_dir)

@@ -205,6 +205,10 @@ class _Loop:
             loss.backward()
             loss_sum += loss.item()
             tokens += int(batch["attention_mask"].sum())
+        if not math.isfinite(loss_sum):
+            # Stop before the optimizer spreads NaN into the adapter weights.
+            raise TrainingError(f"the loss became {loss_sum} at step {self.step + 1}: training "
+                                "diverged; lower learning_rate or set max_grad_norm")
         max_norm = self.config.max_grad_norm or float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
         lr = self.scheduler.get_last_lr()[0]
@@ -281,12 +285,13 @@ class _Loop:
     ) -> dict[str, float]:
         seconds = time.monotonic() - self.started
         metrics = {
-            "train_loss": sum(epoch_losses) / len(epoch_losses) if epoch_losses else float("nan"),
             "train_seconds": seconds,
             "train_tokens": float(self.tokens_seen),
             "tokens_per_second": self.tokens_seen / max(seconds, 1e-9),
             "examples": float(len(self.train_set)),
         }
+        if epoch_losses:  # none when resumed after the last step
+            metrics["train_loss"] = sum(epoch_losses) / len(epoch_losses)
         if eval_loss is not None:
             metrics["eval_loss"] = eval_loss
         return metrics

@@ -72,7 +72,9 @@ def event_type_from_pb(value: int) -> EventType:
 
 
 def method_from_pb(value: int) -> str:
-    return "qlora" if value == jobs_pb2.METHOD_QLORA else "lora"
+    """Unspecified means LoRA; an unknown number is an error, not a silent LoRA."""
+    name = _enum_name(jobs_pb2.Method, value, "METHOD_", "method")
+    return "lora" if name == "UNSPECIFIED" else name.lower()
 
 
 def method_to_pb(method: str) -> int:

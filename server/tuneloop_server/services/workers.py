@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -77,9 +78,14 @@ class WorkerService:
         return job.cancel_requested
 
     async def report_events(self, job_id: str, attempt: int, events: list[NewEvent]) -> bool:
-        for event in events:
+        for i, event in enumerate(events):
             if event.type in (EventType.STATE, EventType.ADAPTER_READY):
                 raise InvalidArgument(f"workers may not report {event.type.value} events")
+            bad = [k for k, v in event.metrics.items() if not math.isfinite(v)]
+            if bad:
+                # JSON has no NaN/Infinity (PostgreSQL rejects them); a diverged loss is
+                # reported as a failure, not stored as a metric.
+                raise InvalidArgument(f"events[{i}].metrics has non-finite values for {', '.join(bad)}")
         job = await asyncio.to_thread(self.store.append_events, job_id, attempt, events)
         self.hub.job_changed(job_id)
         return job.cancel_requested
