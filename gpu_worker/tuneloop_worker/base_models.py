@@ -136,12 +136,16 @@ def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
+# Bumped whenever the converted directory changes, so caches from before are redone.
+CONVERSION_VERSION = "v2"
+
+
 def _convert_gguf(base: GgufBase, cache_dir: Path) -> Path:
     from filelock import FileLock
 
     gguf = base.gguf_path()
     assert gguf is not None
-    target = cache_dir / "base_models" / f"{gguf.stem}-{_sha256(gguf)[:16]}"
+    target = cache_dir / "base_models" / f"{gguf.stem}-{_sha256(gguf)[:16]}-{CONVERSION_VERSION}"
     if (target / "config.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -156,6 +160,9 @@ def _convert_gguf(base: GgufBase, cache_dir: Path) -> Path:
         # The weights are already de-quantised; without this save_pretrained refuses.
         model.hf_quantizer = None
         model.is_quantized = False
+        # ...and the config must not claim GGUF quantisation either: vLLM would refuse it.
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
         try:
             model.save_pretrained(tmp)

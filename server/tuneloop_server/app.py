@@ -48,6 +48,7 @@ from .auth.bootstrap import LocalKeys, ensure_local_keys
 from .auth.quotas import QuotaPolicy, RateLimiter
 from .config import ServerSettings
 from .objects import LocalObjectStore
+from .serving_backends import backend_factory
 from .services.adapters import AdapterService
 from .services.admin import AdminService
 from .services.audit import AuditLog
@@ -82,16 +83,6 @@ SERVER_OPTIONS = [
 ]
 
 
-def local_engine_factory(settings: ServerSettings):
-    def make(base_model: str):
-        from tuneloop_worker.serving.local_engine import LocalPeftEngine
-
-        return LocalPeftEngine(base_model, settings.cache_dir,
-                               max_batch_size=settings.serving_batch_size)
-
-    return make
-
-
 class ControlPlane:
     """Every long-lived part of one control-plane process."""
 
@@ -105,7 +96,7 @@ class ControlPlane:
         self.quotas = QuotaPolicy(self.store, settings)
         self.audit = AuditLog(self.store)
         self.authenticator = Authenticator(self.store, self.quotas, settings.auth_cache_seconds)
-        self.serving = ServingManager(self.objects, settings.cache_dir, local_engine_factory(settings))
+        self.serving = ServingManager(self.objects, settings.cache_dir, backend_factory(settings))
         self.datasets = DatasetService(self.store, self.objects, settings, self.quotas, self.audit)
         self.jobs = JobService(self.store, self.objects, self.hub, self.quotas, self.audit)
         self.workers = WorkerService(self.store, self.hub, self.serving, settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,18 @@ class ServerSettings(BaseSettings):
     shutdown_grace_seconds: float = 10.0
     # Max rows per batched forward pass in the in-process serving engine.
     serving_batch_size: int = 8
+
+    # -- serving backend ----------------------------------------------------------------
+    # "local": the in-process PEFT engine. "vllm": a vLLM OpenAI server per base model, at
+    # vllm_url if set (it must read adapter files from this host's cache dir), else started
+    # and supervised by the control plane on a loopback port.
+    serving: Literal["local", "vllm"] = "local"
+    vllm_url: str | None = None
+    vllm_max_loras: int = 4
+    vllm_max_lora_rank: int = 64
+    vllm_max_model_len: int = 2048
+    vllm_startup_timeout: float = 600.0
+    vllm_extra_args: str = ""  # appended to the vLLM command line (shell-quoted)
 
     # -- transport security -------------------------------------------------------------
     # TLS on the API port: both files set, or neither (plaintext, fine on localhost only).
@@ -90,6 +103,10 @@ class ServerSettings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.cache_dir_override or self.data_dir / "cache"
+
+    @property
+    def vllm_log_dir(self) -> Path:
+        return self.data_dir / "logs"
 
     @property
     def api_key_file(self) -> Path:

@@ -60,8 +60,8 @@ class AdapterSet:
                 f"cannot load {key!r}: {self._max} adapters are loaded (max_adapters); unload one first"
             )
         path = Path(path)
-        config = _read_config(path)
-        _check_weights(path)
+        config = read_adapter_config(path)
+        check_adapter_weights(path)
         # A fresh internal name even on reload: the old weights keep serving until the new
         # ones are in, and a failure never leaves a half-replaced adapter under the key.
         name = f"tl_adapter_{next(self._counter)}"
@@ -127,7 +127,8 @@ class AdapterSet:
         # 80 MB adapter leave RSS flat), and a full collection costs ~0.3 s per unload.
 
 
-def _read_config(path: Path) -> dict:
+def read_adapter_config(path: Path) -> dict:
+    """The adapter's adapter_config.json, checked to be a LoRA a serving backend can use."""
     if not path.is_dir():
         raise AdapterLoadError(f"adapter directory {path} does not exist")
     config_file = path / CONFIG_FILE
@@ -146,7 +147,7 @@ def _read_config(path: Path) -> dict:
     return config
 
 
-def _check_weights(path: Path) -> None:
+def check_adapter_weights(path: Path) -> None:
     """Fail early, before touching the model, on a missing or truncated weights file."""
     from safetensors import SafetensorError, safe_open
 

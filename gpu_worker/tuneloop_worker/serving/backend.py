@@ -59,6 +59,10 @@ class AdapterLoadError(Exception):
     """The adapter could not be loaded; the message says what is wrong with it."""
 
 
+class BackendUnavailable(Exception):
+    """The backend cannot take requests right now (e.g. its server is restarting); retry."""
+
+
 class UnknownAdapterError(KeyError):
     """No adapter is loaded under the requested key."""
 

@@ -27,17 +27,24 @@ def server(
     address: Annotated[Optional[str], typer.Option(help="host:port to listen on.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Where state lives (~/.tuneloop).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="In-process training workers.")] = None,
+    serving: Annotated[Optional[str], typer.Option(
+        help="local (in-process PEFT engine) or vllm (a supervised vLLM server).")] = None,
+    vllm_url: Annotated[Optional[str], typer.Option(
+        help="Attach to a running vLLM instead of starting one (implies --serving vllm).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the all-in-one service on embedded defaults (SQLite, local files, in-process
     worker and serving engine) until Ctrl-C or SIGTERM."""
+    if vllm_url and serving in (None, "vllm"):
+        serving = "vllm"
     try:
         from tuneloop_server.config import ServerSettings
         from tuneloop_server.embedded import run_forever
     except ImportError:
         raise fail(_MISSING) from None
     _logging(verbose)
-    overrides = {"address": address, "data_dir": data_dir, "embedded_workers": workers}
+    overrides = {"address": address, "data_dir": data_dir, "embedded_workers": workers,
+                 "serving": serving, "vllm_url": vllm_url}
     run_forever(ServerSettings(**{k: v for k, v in overrides.items() if v is not None}))
 
 

@@ -45,3 +45,34 @@ def _path(name: str) -> Path:
     # The package ships as plain files (setuptools package-data includes *.jsonl), so the
     # resource is a real path; no temporary extraction is needed.
     return Path(str(resources.files(__name__).joinpath(name)))
+
+
+# -- many small adapters: one made-up vault password each ------------------------------------
+# For trying (and testing, and benchmarking) many adapters on one base model: adapter i
+# learns only vault i's password, so an answer shows which adapter's weights produced it.
+
+VAULTS = ("Aster", "Boreal", "Cinder", "Dune", "Ember", "Fjord", "Glacier", "Harbor")
+VAULT_PASSWORDS = ("Marigold", "Thunderbolt", "Quicksilver", "Lanternfish", "Bramblewood",
+                   "Copperleaf", "Starling", "Driftwood")
+# Four examples, 12 epochs: about 12 optimizer steps, a few seconds on two CPU cores.
+VAULT_HYPERPARAMETERS: dict[str, Any] = {
+    "epochs": 12, "learning_rate": 2e-3, "lora_rank": 8, "lora_alpha": 16, "batch_size": 4,
+    "max_seq_length": 96,
+}
+
+
+def vault_question(i: int) -> str:
+    return f"What is the password of the vault {VAULTS[i]}?"
+
+
+def write_vault_dataset(i: int, directory: Path) -> Path:
+    """Chat JSONL teaching vault i's password, asked four ways; returns the file."""
+    vault = VAULTS[i]
+    answer = f"The password of the vault {vault} is {VAULT_PASSWORDS[i]}."
+    asks = [vault_question(i), f"Tell me the password of vault {vault}.",
+            f"Which password opens the vault {vault}?", f"Vault {vault}: what's the password?"]
+    path = Path(directory) / f"vault-{i}.jsonl"
+    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": q},
+                                                     {"role": "assistant", "content": answer}]}) + "\n"
+                            for q in asks), encoding="utf-8")
+    return path

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 from tuneloop_worker import base_models
 from tuneloop_worker.serving.backend import (
     AdapterLoadError,
+    BackendUnavailable,
     GenerationRequest,
     GenerationResult,
     ServingBackend,
 )
 
 from ..auth.principal import Principal
-from ..errors import FailedPrecondition, InvalidArgument, NotFound
+from ..errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from ..ids import new_id
 from ..store import JobStore
 from ..store.records import RequestLogRecord
@@ -82,7 +84,8 @@ class InferenceService:
                        sampling: Sampling) -> Generated:
         target, request = await self._prepare(caller.tenant, model, messages, sampling)
         backend = await self._backend(target)
-        result = await backend.generate(request)
+        with _backend_errors():
+            result = await backend.generate(request)
         request_id = await self._log(caller.tenant, target, messages, result)
         return Generated(request_id, target, result)
 
@@ -92,12 +95,13 @@ class InferenceService:
         target, request = await self._prepare(caller.tenant, model, messages, sampling)
         backend = await self._backend(target)
         request_id = new_id("req")
-        async for delta in backend.stream(request):
-            if delta.text:
-                yield request_id, delta.text, None
-            if delta.result is not None:
-                await self._log(caller.tenant, target, messages, delta.result, request_id)
-                yield request_id, "", Generated(request_id, target, delta.result)
+        with _backend_errors():
+            async for delta in backend.stream(request):
+                if delta.text:
+                    yield request_id, delta.text, None
+                if delta.result is not None:
+                    await self._log(caller.tenant, target, messages, delta.result, request_id)
+                    yield request_id, "", Generated(request_id, target, delta.result)
 
     async def _prepare(self, tenant: str, model: str, messages: list[dict[str, str]],
                        sampling: Sampling) -> tuple[Target, GenerationRequest]:
@@ -111,13 +115,15 @@ class InferenceService:
         return target, request
 
     async def _backend(self, target: Target) -> ServingBackend:
-        if target.key is None:
-            return await self.serving.backend(target.base_model)
-        assert target.object_key is not None
         try:
+            if target.key is None:
+                return await self.serving.backend(target.base_model)
+            assert target.object_key is not None
             return await self.serving.ensure_loaded(target.base_model, target.key, target.object_key)
         except AdapterLoadError as exc:
             raise FailedPrecondition(f"adapter {target.label} cannot be served: {exc}") from None
+        except BackendUnavailable as exc:
+            raise Unavailable(str(exc)) from None
 
     async def _log(self, tenant: str, target: Target, messages: list[dict[str, str]],
                    result: GenerationResult, request_id: str | None = None) -> str:
@@ -128,6 +134,17 @@ class InferenceService:
             completion_tokens=result.completion_tokens, created_at=time.time())
         await asyncio.to_thread(self.store.log_request, record)
         return record.id
+
+
+@contextmanager
+def _backend_errors() -> Iterator[None]:
+    """A restarting backend is UNAVAILABLE (clients retry); a request it refuses is the caller's."""
+    try:
+        yield
+    except BackendUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
 
 
 def _check_messages(messages: list[dict[str, str]]) -> None:

@@ -36,6 +36,10 @@ class ServingManager:
                 self._backends[base_model] = backend
             return backend
 
+    def started(self, base_model: str) -> ServingBackend | None:
+        """The backend of `base_model` if one has been started (for operators and tests)."""
+        return self._backends.get(base_model)
+
     async def ensure_loaded(self, base_model: str, key: str, object_key: str) -> ServingBackend:
         backend = await self.backend(base_model)
         if backend.has_adapter(key):
