@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tuneloop/v1/jobs.proto\x12\x0btuneloop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x05\n\x0fHyperparameters\x12\x13\n\x06\x65pochs\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\rlearning_rate\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x16\n\tlora_rank\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x17\n\nlora_alpha\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12\x19\n\x0clora_dropout\x18\x05 \x01(\x01H\x04\x88\x01\x01\x12\x17\n\nbatch_size\x18\x06 \x01(\x05H\x05\x88\x01\x01\x12(\n\x1bgradient_accumulation_steps\x18\x07 \x01(\x05H\x06\x88\x01\x01\x12\x1b\n\x0emax_seq_length\x18\x08 \x01(\x05H\x07\x88\x01\x01\x12\x19\n\x0cwarmup_ratio\x18\t \x01(\x01H\x08\x88\x01\x01\x12\x19\n\x0cweight_decay\x18\n \x01(\x01H\t\x88\x01\x01\x12\x1a\n\rmax_grad_norm\x18\x0b \x01(\x01H\n\x88\x01\x01\x12\x11\n\x04seed\x18\x0c \x01(\x05H\x0b\x88\x01\x01\x12\x1d\n\x10\x65val_every_steps\x18\r \x01(\x05H\x0c\x88\x01\x01\x12#\n\x16\x63heckpoint_every_steps\x18\x0e \x01(\x05H\r\x88\x01\x01\x12\x16\n\x0etarget_modules\x18\x0f \x03(\tB\t\n\x07_epochsB\x10\n\x0e_learning_rateB\x0c\n\n_lora_rankB\r\n\x0b_lora_alphaB\x0f\n\r_lora_dropoutB\r\n\x0b_batch_sizeB\x1e\n\x1c_gradient_accumulation_stepsB\x11\n\x0f_max_seq_lengthB\x0f\n\r_warmup_ratioB\x0f\n\r_weight_decayB\x10\n\x0e_max_grad_normB\x07\n\x05_seedB\x13\n\x11_eval_every_stepsB\x19\n\x17_checkpoint_every_steps\"\xf9\x01\n\x10\x43reateJobRequest\x12\x12\n\nbase_model\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x03 \x01(\t\x12\x1d\n\x15validation_dataset_id\x18\x04 \x01(\t\x12#\n\x06method\x18\x05 \x01(\x0e\x32\x13.tuneloop.v1.Method\x12\x35\n\x0fhyperparameters\x18\x06 \x01(\x0b\x32\x1c.tuneloop.v1.Hyperparameters\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\x18\n\x10include_feedback\x18\x08 \x01(\x08\"\xec\x04\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.tuneloop.v1.JobState\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x12\n\ndataset_id\x18\x04 \x01(\t\x12\x1d\n\x15validation_dataset_id\x18\x05 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x06 \x01(\t\x12\x17\n\x0f\x61\x64\x61pter_version\x18\x07 \x01(\x05\x12#\n\x06method\x18\x08 \x01(\x0e\x32\x13.tuneloop.v1.Method\x12\x35\n\x0fhyperparameters\x18\t \x01(\x0b\x32\x1c.tuneloop.v1.Hyperparameters\x12\x18\n\x10include_feedback\x18\n \x01(\x08\x12\x18\n\x10\x63\x61ncel_requested\x18\x0b \x01(\x08\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12\x0c\n\x04step\x18\r \x01(\x03\x12\x13\n\x0btotal_steps\x18\x0e \x01(\x03\x12.\n\x07metrics\x18\x0f \x03(\x0b\x32\x1d.tuneloop.v1.Job.MetricsEntry\x12\x0f\n\x07\x61ttempt\x18\x10 \x01(\x05\x12.\n\ncreated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xbc\x02\n\x08JobEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12$\n\x04type\x18\x03 \x01(\x0e\x32\x16.tuneloop.v1.EventType\x12$\n\x05state\x18\x04 \x01(\x0e\x32\x15.tuneloop.v1.JobState\x12\x0c\n\x04step\x18\x05 \x01(\x03\x12\x13\n\x0btotal_steps\x18\x06 \x01(\x03\x12\x33\n\x07metrics\x18\x07 \x03(\x0b\x32\".tuneloop.v1.JobEvent.MetricsEntry\x12\x0f\n\x07message\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"7\n\x0fListJobsRequest\x12$\n\x05state\x18\x01 \x01(\x0e\x32\x15.tuneloop.v1.JobState\"2\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.tuneloop.v1.Job\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"4\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05*C\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x0f\n\x0bMETHOD_LORA\x10\x01\x12\x10\n\x0cMETHOD_QLORA\x10\x02*\xb7\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45VENT_TYPE_STATE\x10\x01\x12\x16\n\x12\x45VENT_TYPE_METRICS\x10\x02\x12\x13\n\x0f\x45VENT_TYPE_EVAL\x10\x03\x12\x19\n\x15\x45VENT_TYPE_CHECKPOINT\x10\x04\x12\x12\n\x0e\x45VENT_TYPE_LOG\x10\x05\x12\x1c\n\x18\x45VENT_TYPE_ADAPTER_READY\x10\x06\x32\xcc\x02\n\nJobService\x12<\n\tCreateJob\x12\x1d.tuneloop.v1.CreateJobRequest\x1a\x10.tuneloop.v1.Job\x12\x36\n\x06GetJob\x12\x1a.tuneloop.v1.GetJobRequest\x1a\x10.tuneloop.v1.Job\x12G\n\x08ListJobs\x12\x1c.tuneloop.v1.ListJobsRequest\x1a\x1d.tuneloop.v1.ListJobsResponse\x12<\n\tCancelJob\x12\x1d.tuneloop.v1.CancelJobRequest\x1a\x10.tuneloop.v1.Job\x12\x41\n\x08WatchJob\x12\x1c.tuneloop.v1.WatchJobRequest\x1a\x15.tuneloop.v1.JobEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tuneloop/v1/jobs.proto\x12\x0btuneloop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x05\n\x0fHyperparameters\x12\x13\n\x06\x65pochs\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\rlearning_rate\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x16\n\tlora_rank\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x17\n\nlora_alpha\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12\x19\n\x0clora_dropout\x18\x05 \x01(\x01H\x04\x88\x01\x01\x12\x17\n\nbatch_size\x18\x06 \x01(\x05H\x05\x88\x01\x01\x12(\n\x1bgradient_accumulation_steps\x18\x07 \x01(\x05H\x06\x88\x01\x01\x12\x1b\n\x0emax_seq_length\x18\x08 \x01(\x05H\x07\x88\x01\x01\x12\x19\n\x0cwarmup_ratio\x18\t \x01(\x01H\x08\x88\x01\x01\x12\x19\n\x0cweight_decay\x18\n \x01(\x01H\t\x88\x01\x01\x12\x1a\n\rmax_grad_norm\x18\x0b \x01(\x01H\n\x88\x01\x01\x12\x11\n\x04seed\x18\x0c \x01(\x05H\x0b\x88\x01\x01\x12\x1d\n\x10\x65val_every_steps\x18\r \x01(\x05H\x0c\x88\x01\x01\x12#\n\x16\x63heckpoint_every_steps\x18\x0e \x01(\x05H\r\x88\x01\x01\x12\x16\n\x0etarget_modules\x18\x0f \x03(\tB\t\n\x07_epochsB\x10\n\x0e_learning_rateB\x0c\n\n_lora_rankB\r\n\x0b_lora_alphaB\x0f\n\r_lora_dropoutB\r\n\x0b_batch_sizeB\x1e\n\x1c_gradient_accumulation_stepsB\x11\n\x0f_max_seq_lengthB\x0f\n\r_warmup_ratioB\x0f\n\r_weight_decayB\x10\n\x0e_max_grad_normB\x07\n\x05_seedB\x13\n\x11_eval_every_stepsB\x19\n\x17_checkpoint_every_steps\"\xf9\x01\n\x10\x43reateJobRequest\x12\x12\n\nbase_model\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x03 \x01(\t\x12\x1d\n\x15validation_dataset_id\x18\x04 \x01(\t\x12#\n\x06method\x18\x05 \x01(\x0e\x32\x13.tuneloop.v1.Method\x12\x35\n\x0fhyperparameters\x18\x06 \x01(\x0b\x32\x1c.tuneloop.v1.Hyperparameters\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\x18\n\x10include_feedback\x18\x08 \x01(\x08\"\xa5\x05\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.tuneloop.v1.JobState\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x12\n\ndataset_id\x18\x04 \x01(\t\x12\x1d\n\x15validation_dataset_id\x18\x05 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x06 \x01(\t\x12\x17\n\x0f\x61\x64\x61pter_version\x18\x07 \x01(\x05\x12#\n\x06method\x18\x08 \x01(\x0e\x32\x13.tuneloop.v1.Method\x12\x35\n\x0fhyperparameters\x18\t \x01(\x0b\x32\x1c.tuneloop.v1.Hyperparameters\x12\x18\n\x10include_feedback\x18\n \x01(\x08\x12\x18\n\x10\x63\x61ncel_requested\x18\x0b \x01(\x08\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12\x0c\n\x04step\x18\r \x01(\x03\x12\x13\n\x0btotal_steps\x18\x0e \x01(\x03\x12.\n\x07metrics\x18\x0f \x03(\x0b\x32\x1d.tuneloop.v1.Job.MetricsEntry\x12\x0f\n\x07\x61ttempt\x18\x10 \x01(\x05\x12.\n\ncreated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0equeue_position\x18\x14 \x01(\x05\x12\x1f\n\x17\x65stimated_start_seconds\x18\x15 \x01(\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xbc\x02\n\x08JobEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12$\n\x04type\x18\x03 \x01(\x0e\x32\x16.tuneloop.v1.EventType\x12$\n\x05state\x18\x04 \x01(\x0e\x32\x15.tuneloop.v1.JobState\x12\x0c\n\x04step\x18\x05 \x01(\x03\x12\x13\n\x0btotal_steps\x18\x06 \x01(\x03\x12\x33\n\x07metrics\x18\x07 \x03(\x0b\x32\".tuneloop.v1.JobEvent.MetricsEntry\x12\x0f\n\x07message\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"7\n\x0fListJobsRequest\x12$\n\x05state\x18\x01 \x01(\x0e\x32\x15.tuneloop.v1.JobState\"2\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.tuneloop.v1.Job\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"4\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x03*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05*C\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x0f\n\x0bMETHOD_LORA\x10\x01\x12\x10\n\x0cMETHOD_QLORA\x10\x02*\xb7\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45VENT_TYPE_STATE\x10\x01\x12\x16\n\x12\x45VENT_TYPE_METRICS\x10\x02\x12\x13\n\x0f\x45VENT_TYPE_EVAL\x10\x03\x12\x19\n\x15\x45VENT_TYPE_CHECKPOINT\x10\x04\x12\x12\n\x0e\x45VENT_TYPE_LOG\x10\x05\x12\x1c\n\x18\x45VENT_TYPE_ADAPTER_READY\x10\x06\x32\xcc\x02\n\nJobService\x12<\n\tCreateJob\x12\x1d.tuneloop.v1.CreateJobRequest\x1a\x10.tuneloop.v1.Job\x12\x36\n\x06GetJob\x12\x1a.tuneloop.v1.GetJobRequest\x1a\x10.tuneloop.v1.Job\x12G\n\x08ListJobs\x12\x1c.tuneloop.v1.ListJobsRequest\x1a\x1d.tuneloop.v1.ListJobsResponse\x12<\n\tCancelJob\x12\x1d.tuneloop.v1.CancelJobRequest\x1a\x10.tuneloop.v1.Job\x12\x41\n\x08WatchJob\x12\x1c.tuneloop.v1.WatchJobRequest\x1a\x15.tuneloop.v1.JobEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,34 +36,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOB_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_JOBEVENT_METRICSENTRY']._loaded_options = None
   _globals['_JOBEVENT_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATE']._serialized_start=2183
-  _globals['_JOBSTATE']._serialized_end=2337
-  _globals['_METHOD']._serialized_start=2339
-  _globals['_METHOD']._serialized_end=2406
-  _globals['_EVENTTYPE']._serialized_start=2409
-  _globals['_EVENTTYPE']._serialized_end=2592
+  _globals['_JOBSTATE']._serialized_start=2240
+  _globals['_JOBSTATE']._serialized_end=2394
+  _globals['_METHOD']._serialized_start=2396
+  _globals['_METHOD']._serialized_end=2463
+  _globals['_EVENTTYPE']._serialized_start=2466
+  _globals['_EVENTTYPE']._serialized_end=2649
   _globals['_HYPERPARAMETERS']._serialized_start=73
   _globals['_HYPERPARAMETERS']._serialized_end=754
   _globals['_CREATEJOBREQUEST']._serialized_start=757
   _globals['_CREATEJOBREQUEST']._serialized_end=1006
   _globals['_JOB']._serialized_start=1009
-  _globals['_JOB']._serialized_end=1629
-  _globals['_JOB_METRICSENTRY']._serialized_start=1583
-  _globals['_JOB_METRICSENTRY']._serialized_end=1629
-  _globals['_JOBEVENT']._serialized_start=1632
-  _globals['_JOBEVENT']._serialized_end=1948
-  _globals['_JOBEVENT_METRICSENTRY']._serialized_start=1583
-  _globals['_JOBEVENT_METRICSENTRY']._serialized_end=1629
-  _globals['_GETJOBREQUEST']._serialized_start=1950
-  _globals['_GETJOBREQUEST']._serialized_end=1981
-  _globals['_LISTJOBSREQUEST']._serialized_start=1983
-  _globals['_LISTJOBSREQUEST']._serialized_end=2038
-  _globals['_LISTJOBSRESPONSE']._serialized_start=2040
-  _globals['_LISTJOBSRESPONSE']._serialized_end=2090
-  _globals['_CANCELJOBREQUEST']._serialized_start=2092
-  _globals['_CANCELJOBREQUEST']._serialized_end=2126
-  _globals['_WATCHJOBREQUEST']._serialized_start=2128
-  _globals['_WATCHJOBREQUEST']._serialized_end=2180
-  _globals['_JOBSERVICE']._serialized_start=2595
-  _globals['_JOBSERVICE']._serialized_end=2927
+  _globals['_JOB']._serialized_end=1686
+  _globals['_JOB_METRICSENTRY']._serialized_start=1640
+  _globals['_JOB_METRICSENTRY']._serialized_end=1686
+  _globals['_JOBEVENT']._serialized_start=1689
+  _globals['_JOBEVENT']._serialized_end=2005
+  _globals['_JOBEVENT_METRICSENTRY']._serialized_start=1640
+  _globals['_JOBEVENT_METRICSENTRY']._serialized_end=1686
+  _globals['_GETJOBREQUEST']._serialized_start=2007
+  _globals['_GETJOBREQUEST']._serialized_end=2038
+  _globals['_LISTJOBSREQUEST']._serialized_start=2040
+  _globals['_LISTJOBSREQUEST']._serialized_end=2095
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2097
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2147
+  _globals['_CANCELJOBREQUEST']._serialized_start=2149
+  _globals['_CANCELJOBREQUEST']._serialized_end=2183
+  _globals['_WATCHJOBREQUEST']._serialized_start=2185
+  _globals['_WATCHJOBREQUEST']._serialized_end=2237
+  _globals['_JOBSERVICE']._serialized_start=2652
+  _globals['_JOBSERVICE']._serialized_end=2984
 # @@protoc_insertion_point(module_scope)

@@ -36,20 +36,22 @@ class LeaseJobRequest(_message.Message):
     def __init__(self, worker_id: _Optional[str] = ..., wait_seconds: _Optional[float] = ...) -> None: ...
 
 class JobAssignment(_message.Message):
-    __slots__ = ("job", "attempt", "dataset_key", "validation_dataset_key", "feedback_key", "output_prefix")
+    __slots__ = ("job", "attempt", "dataset_key", "validation_dataset_key", "feedback_key", "output_prefix", "checkpoint_prefix")
     JOB_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     DATASET_KEY_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_DATASET_KEY_FIELD_NUMBER: _ClassVar[int]
     FEEDBACK_KEY_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_PREFIX_FIELD_NUMBER: _ClassVar[int]
     job: _jobs_pb2.Job
     attempt: int
     dataset_key: str
     validation_dataset_key: str
     feedback_key: str
     output_prefix: str
-    def __init__(self, job: _Optional[_Union[_jobs_pb2.Job, _Mapping]] = ..., attempt: _Optional[int] = ..., dataset_key: _Optional[str] = ..., validation_dataset_key: _Optional[str] = ..., feedback_key: _Optional[str] = ..., output_prefix: _Optional[str] = ...) -> None: ...
+    checkpoint_prefix: str
+    def __init__(self, job: _Optional[_Union[_jobs_pb2.Job, _Mapping]] = ..., attempt: _Optional[int] = ..., dataset_key: _Optional[str] = ..., validation_dataset_key: _Optional[str] = ..., feedback_key: _Optional[str] = ..., output_prefix: _Optional[str] = ..., checkpoint_prefix: _Optional[str] = ...) -> None: ...
 
 class LeaseJobResponse(_message.Message):
     __slots__ = ("assignment",)
@@ -140,18 +142,20 @@ class CompleteJobResponse(_message.Message):
     def __init__(self, adapter_version: _Optional[int] = ...) -> None: ...
 
 class FailJobRequest(_message.Message):
-    __slots__ = ("worker_id", "job_id", "attempt", "error", "cancelled")
+    __slots__ = ("worker_id", "job_id", "attempt", "error", "cancelled", "retryable")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    RETRYABLE_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     job_id: str
     attempt: int
     error: str
     cancelled: bool
-    def __init__(self, worker_id: _Optional[str] = ..., job_id: _Optional[str] = ..., attempt: _Optional[int] = ..., error: _Optional[str] = ..., cancelled: _Optional[bool] = ...) -> None: ...
+    retryable: bool
+    def __init__(self, worker_id: _Optional[str] = ..., job_id: _Optional[str] = ..., attempt: _Optional[int] = ..., error: _Optional[str] = ..., cancelled: _Optional[bool] = ..., retryable: _Optional[bool] = ...) -> None: ...
 
 class FailJobResponse(_message.Message):
     __slots__ = ()

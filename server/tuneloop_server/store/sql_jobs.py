@@ -120,6 +120,34 @@ class JobQueries:
             job = _update(conn, job, error=error)
             return _transition(conn, job, state, message or error or state.value)
 
+    def retry_or_fail(self, job_id: str, attempt: int, error: str, max_attempts: int) -> JobRecord:
+        """The attempt crashed: requeue the job while attempts remain, else end it FAILED."""
+        with self.write_engine.begin() as conn:
+            job = _fenced(conn, job_id, attempt)
+            if job.cancel_requested:
+                return _transition(conn, job, JobState.CANCELLED, f"cancelled (attempt crashed: {error})")
+            if job.attempt >= max_attempts:
+                job = _update(conn, job, error=f"gave up after {job.attempt} attempts; last error: {error}")
+                return _transition(conn, job, JobState.FAILED, job.error)
+            return _transition(conn, job, JobState.QUEUED,
+                               f"attempt {job.attempt} crashed ({error}); requeued "
+                               f"(attempt {job.attempt} of {max_attempts})")
+
+    def queue_position(self, job: JobRecord) -> int:
+        """1-based place of a QUEUED job in the claim order (created_at), across all tenants."""
+        with self.read_engine.connect() as conn:
+            ahead = conn.execute(sa.select(sa.func.count()).select_from(J).where(
+                J.c.state == JobState.QUEUED.value, J.c.created_at < job.created_at)).scalar()
+        return int(ahead or 0) + 1
+
+    def recent_run_seconds(self, limit: int = 20) -> list[float]:
+        """Start-to-finish seconds of the latest succeeded jobs, newest first."""
+        query = (sa.select(J.c.started_at, J.c.finished_at)
+                 .where(J.c.state == JobState.SUCCEEDED.value, J.c.started_at.is_not(None))
+                 .order_by(J.c.finished_at.desc()).limit(limit))
+        with self.read_engine.connect() as conn:
+            return [r.finished_at - r.started_at for r in conn.execute(query)]
+
     def expire_leases(self, now: float, max_attempts: int) -> list[JobRecord]:
         """Requeue (or end) RUNNING jobs whose worker stopped renewing its lease."""
         changed = []

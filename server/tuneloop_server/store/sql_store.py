@@ -150,6 +150,17 @@ class SqlJobStore(JobQueries, TenancyQueries):
                 id=worker_id, name=name, accelerator=accelerator, memory_bytes=memory_bytes,
                 last_seen=time.time()))
 
+    def touch_worker(self, worker_id: str) -> None:
+        with self.write_engine.begin() as conn:
+            conn.execute(schema.workers.update().where(schema.workers.c.id == worker_id)
+                         .values(last_seen=time.time()))
+
+    def count_workers_seen_since(self, since: float) -> int:
+        query = sa.select(sa.func.count()).select_from(schema.workers).where(
+            schema.workers.c.last_seen >= since)
+        with self.read_engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _select(self, table: sa.Table, where: Any = None, order: Any = None) -> list[dict[str, Any]]:
