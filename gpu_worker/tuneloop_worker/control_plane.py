@@ -37,6 +37,7 @@ class Lease:
     validation_dataset_key: str
     feedback_key: str
     output_prefix: str
+    checkpoint_prefix: str
 
 
 # Matches the control plane's limits; keepalive pings every 30 s are within what it allows
@@ -104,7 +105,7 @@ class ControlPlaneClient:
             return None
         a = reply.assignment
         return Lease(a.job, a.attempt, a.dataset_key, a.validation_dataset_key, a.feedback_key,
-                     a.output_prefix)
+                     a.output_prefix, a.checkpoint_prefix)
 
     def heartbeat(self, lease: Lease) -> bool:
         reply = self._job_call(self.stub.Heartbeat, worker_pb2.HeartbeatRequest(
@@ -122,7 +123,9 @@ class ControlPlaneClient:
             adapter_key=adapter_key, final_metrics=metrics))
         return reply.adapter_version
 
-    def fail(self, lease: Lease, error: str, *, cancelled: bool = False) -> None:
+    def fail(self, lease: Lease, error: str, *, cancelled: bool = False,
+             retryable: bool = False) -> None:
+        """End the attempt. `retryable`: it crashed, and another attempt may succeed."""
         self._job_call(self.stub.FailJob, worker_pb2.FailJobRequest(
             worker_id=self.worker_id, job_id=lease.job.id, attempt=lease.attempt,
-            error=error, cancelled=cancelled))
+            error=error, cancelled=cancelled, retryable=retryable))

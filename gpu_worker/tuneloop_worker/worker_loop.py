@@ -16,6 +16,7 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 from tuneloop.v1 import jobs_pb2, worker_pb2
 
+from . import checkpoint_store
 from .control_plane import ControlPlaneClient, Lease, LeaseLost
 from .training.config import TrainingConfig
 from .training.trainer import TrainingCancelled, TrainingError, TrainingEvent, train
@@ -131,11 +132,13 @@ class Worker:
             # Lost lease or shutdown: say nothing; the control plane requeues the job.
         except LeaseLost as exc:
             log.warning("job %s: lease lost (%s)", lease.job.id, exc)
-        except TrainingError as exc:
+        except TrainingError as exc:  # the user's data or settings: another attempt won't help
             self.client.fail(lease, str(exc))
         except Exception as exc:  # noqa: BLE001 - any crash must end the attempt visibly
             log.error("job %s crashed:\n%s", lease.job.id, traceback.format_exc())
-            self.client.fail(lease, f"training crashed: {type(exc).__name__}: {exc}")
+            # Retryable: the control plane requeues the job (it resumes from its last
+            # checkpoint) until the attempts run out, then fails it with this error.
+            self.client.fail(lease, f"training crashed: {type(exc).__name__}: {exc}", retryable=True)
 
     def _train(self, run: JobRun, workdir: Path):
         lease, job = run.lease, run.lease.job
@@ -147,9 +150,28 @@ class Worker:
         hyperparameters = MessageToDict(job.hyperparameters, preserving_proto_field_name=True)
         method = "qlora" if job.method == jobs_pb2.METHOD_QLORA else "lora"
         config = TrainingConfig.model_validate({**hyperparameters, "method": method})
+        resume = self._restore_checkpoint(lease, workdir / "resume")
+        output_dir = workdir / "out"
+
+        def on_event(event: TrainingEvent) -> None:
+            if event.type == "checkpoint" and lease.checkpoint_prefix and not run.should_stop():
+                # Uploaded before it is reported: a checkpoint event means any worker can use it.
+                checkpoint_store.upload_checkpoint(
+                    self.objects, output_dir / "checkpoints" / event.message, lease.checkpoint_prefix)
+            run.report(event)
+
         return train(base_model=job.base_model, train_files=train_files,
-                     output_dir=workdir / "out", config=config, cache_dir=self.cache_dir,
-                     validation_file=validation, on_event=run.report, should_stop=run.should_stop)
+                     output_dir=output_dir, config=config, cache_dir=self.cache_dir,
+                     validation_file=validation, on_event=on_event, should_stop=run.should_stop,
+                     resume_from=resume)
+
+    def _restore_checkpoint(self, lease: Lease, dest: Path) -> Path | None:
+        if lease.attempt <= 1 or not lease.checkpoint_prefix:
+            return None
+        found = checkpoint_store.download_latest(self.objects, lease.checkpoint_prefix, dest)
+        if found is not None:
+            log.info("job %s attempt %d resumes from %s", lease.job.id, lease.attempt, found.name)
+        return found
 
     def _fetch(self, key: str, dest: Path) -> Path:
         self.objects.get_file(key, dest)

@@ -94,6 +94,9 @@ class Job:
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # While queued: 1 = next to start; and a rough wait in seconds (0 = not known yet).
+    queue_position: int = 0
+    estimated_start_seconds: float = 0.0
 
     @property
     def done(self) -> bool:

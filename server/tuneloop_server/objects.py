@@ -25,6 +25,8 @@ class ObjectStore(Protocol):
     def put_dir(self, prefix: str, directory: Path) -> None: ...
     def get_dir(self, prefix: str, dest: Path) -> None: ...
     def exists(self, key: str) -> bool: ...
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every object key under `prefix`, sorted."""
     def delete_prefix(self, prefix: str) -> None: ...
 
 
@@ -79,6 +81,14 @@ class LocalObjectStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        root = self.root.resolve()
+        return sorted(p.relative_to(root).as_posix() for p in base.rglob("*")
+                      if p.is_file() and not p.name.startswith(".upload-"))
 
     def delete_prefix(self, prefix: str) -> None:
         path = self._path(prefix)

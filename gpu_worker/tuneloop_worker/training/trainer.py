@@ -161,6 +161,8 @@ class _Loop:
         except (OSError, ValueError, RuntimeError) as exc:
             raise TrainingError(f"cannot resume from {checkpoint}: {exc}") from None
         self.step = self.emit.step = int(state["step"])
+        if "rng" in state:  # dropout continues with the numbers it would have drawn
+            _restore_rng(state["rng"])
         self.emit.log(f"resumed from {checkpoint.name} (step {self.step} of {self.total})")
 
     def run(self) -> dict[str, float]:
@@ -274,7 +276,8 @@ class _Loop:
         return eval_loss
 
     def _checkpoint(self) -> None:
-        extra = {"config": self.config.model_dump(mode="json"), "total_steps": self.total}
+        extra = {"config": self.config.model_dump(mode="json"), "total_steps": self.total,
+                 "rng": _rng_state()}
         path = checkpoints.save_checkpoint(
             self.output_dir, self.step, self.model, self.optimizer, self.scheduler, extra, self.keep
         )
@@ -295,6 +298,20 @@ class _Loop:
         if eval_loss is not None:
             metrics["eval_loss"] = eval_loss
         return metrics
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_rng(state: dict) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    random.setstate((3, tuple(state["python"]), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _seed_everything(seed: int) -> None:

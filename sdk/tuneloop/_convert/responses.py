@@ -34,6 +34,7 @@ def job(m: jobs_pb2.Job) -> t.Job:
         created_at=timestamp(m.created_at, m.HasField("created_at")),
         started_at=timestamp(m.started_at, m.HasField("started_at")),
         finished_at=timestamp(m.finished_at, m.HasField("finished_at")),
+        queue_position=m.queue_position, estimated_start_seconds=m.estimated_start_seconds,
     )
 
 

@@ -36,7 +36,7 @@ def _show(job: Job) -> None:
     table.add_column()
     version = f"@v{job.adapter_version}" if job.adapter_version else ""
     rows = [
-        ("id", job.id), ("state", styled(job.state)), ("base model", escape(job.base_model)),
+        ("id", job.id), ("state", styled(job.state) + _queue_note(job)), ("base model", escape(job.base_model)),
         ("dataset", job.dataset_id), ("validation", job.validation_dataset_id or "-"),
         ("adapter", escape(job.adapter + version)), ("method", job.method),
         ("hyperparameters", escape(", ".join(f"{k}={v}" for k, v in job.hyperparameters.items()))
@@ -123,7 +123,7 @@ def list_(
     table = Table("id", "state", "adapter", "base model", "progress", "created")
     for job in items:
         version = f"@v{job.adapter_version}" if job.adapter_version else ""
-        table.add_row(job.id, styled(job.state), escape(job.adapter + version),
+        table.add_row(job.id, styled(job.state) + _queue_note(job), escape(job.adapter + version),
                       escape(job.base_model), progress_text(job.step, job.total_steps),
                       when(job.created_at))
     console.print(table)
@@ -143,3 +143,12 @@ def cancel(ctx: typer.Context, job_id: JobId) -> None:
         job = client.jobs.cancel(job_id)
     note = " (cancel requested)" if job.cancel_requested and not job.done else ""
     console.print(f"job {job.id} is {styled(job.state)}{note}")
+
+
+def _queue_note(job) -> str:
+    """' (#2, starts in ~3m)' for a queued job; '' otherwise."""
+    if job.state != "queued" or not job.queue_position:
+        return ""
+    eta = job.estimated_start_seconds
+    when = f", starts in ~{eta / 60:.0f}m" if eta >= 90 else (f", starts in ~{eta:.0f}s" if eta else "")
+    return f" (#{job.queue_position}{when})"

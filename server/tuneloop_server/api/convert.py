@@ -18,6 +18,7 @@ from tuneloop.v1 import (
 
 from ..services.adapters import AdapterView
 from ..services.inference import Sampling
+from ..services.jobs import QueueEstimate
 from ..errors import InvalidArgument
 from ..store.records import (
     ApiKeyRecord,
@@ -106,8 +107,10 @@ def dataset_to_pb(record: DatasetRecord) -> datasets_pb2.Dataset:
         created_at=timestamp(record.created_at))
 
 
-def job_to_pb(job: JobRecord) -> jobs_pb2.Job:
+def job_to_pb(job: JobRecord, queue: QueueEstimate | None = None) -> jobs_pb2.Job:
     return jobs_pb2.Job(
+        queue_position=queue.position if queue else 0,
+        estimated_start_seconds=queue.start_seconds if queue else 0.0,
         id=job.id, state=job_state_to_pb(job.state), base_model=job.base_model,
         dataset_id=job.dataset_id, validation_dataset_id=job.validation_dataset_id or "",
         adapter=job.adapter, adapter_version=job.adapter_version,

@@ -60,6 +60,9 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     def __init__(self, jobs: JobService):
         self.jobs = jobs
 
+    async def _job_pb(self, job) -> jobs_pb2.Job:
+        return convert.job_to_pb(job, await self.jobs.queue_estimate(job))
+
     async def CreateJob(self, request, context) -> jobs_pb2.Job:
         job = await self.jobs.create(
             current_principal(),
@@ -69,14 +72,14 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             hyperparameters=convert.hyperparameters_from_pb(request.hyperparameters),
             include_feedback=request.include_feedback,
             idempotency_key=request.idempotency_key)
-        return convert.job_to_pb(job)
+        return await self._job_pb(job)
 
     async def GetJob(self, request, context) -> jobs_pb2.Job:
-        return convert.job_to_pb(await self.jobs.get(current_principal(), request.job_id))
+        return await self._job_pb(await self.jobs.get(current_principal(), request.job_id))
 
     async def ListJobs(self, request, context) -> jobs_pb2.ListJobsResponse:
         jobs = await self.jobs.list(current_principal(), convert.job_state_from_pb(request.state))
-        return jobs_pb2.ListJobsResponse(jobs=[convert.job_to_pb(j) for j in jobs])
+        return jobs_pb2.ListJobsResponse(jobs=[await self._job_pb(j) for j in jobs])
 
     async def CancelJob(self, request, context) -> jobs_pb2.Job:
         return convert.job_to_pb(await self.jobs.cancel(current_principal(), request.job_id))

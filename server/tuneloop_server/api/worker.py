@@ -29,7 +29,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             dataset_key=assignment.dataset_key,
             validation_dataset_key=assignment.validation_dataset_key or "",
             feedback_key=assignment.feedback_key or "",
-            output_prefix=assignment.output_prefix))
+            output_prefix=assignment.output_prefix,
+            checkpoint_prefix=assignment.checkpoint_prefix))
 
     async def Heartbeat(self, request, context) -> worker_pb2.HeartbeatResponse:
         cancel = await self.workers.heartbeat(request.worker_id, request.job_id, request.attempt)
@@ -49,5 +50,6 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         return worker_pb2.CompleteJobResponse(adapter_version=job.adapter_version)
 
     async def FailJob(self, request, context) -> worker_pb2.FailJobResponse:
-        await self.workers.fail(request.job_id, request.attempt, request.error, request.cancelled)
+        await self.workers.fail(request.job_id, request.attempt, request.error, request.cancelled,
+                                request.retryable)
         return worker_pb2.FailJobResponse()

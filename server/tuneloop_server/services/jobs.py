@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import math
+import statistics
 import time
+from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 from pydantic import ValidationError
@@ -26,6 +29,14 @@ from .naming import check_adapter_name
 # A watcher re-reads the database at least this often, so it also sees events written by
 # another control-plane replica that cannot wake it directly.
 WATCH_POLL_SECONDS = 1.0
+# A worker that long-polled for a lease this recently counts as available, for queue ETAs.
+WORKER_SEEN_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class QueueEstimate:
+    position: int  # 1 = next to be taken
+    start_seconds: float  # 0 = unknown (no job has finished yet to time)
 
 
 class JobService:
@@ -72,6 +83,22 @@ class JobService:
         if job is None:
             raise NotFound(f"job {job_id!r} not found")
         return job
+
+    async def queue_estimate(self, job: JobRecord) -> QueueEstimate | None:
+        """Where a QUEUED job stands, and roughly when a worker will start it."""
+        if job.state is not JobState.QUEUED:
+            return None
+        return await asyncio.to_thread(self._estimate, job)
+
+    def _estimate(self, job: JobRecord) -> QueueEstimate:
+        position = self.store.queue_position(job)
+        durations = self.store.recent_run_seconds()
+        if not durations:
+            return QueueEstimate(position, 0.0)
+        workers = max(1, self.store.count_workers_seen_since(time.time() - WORKER_SEEN_SECONDS))
+        # Assume every worker is busy with a typical job: the job starts after its place in
+        # line has come round ceil(position / workers) times.
+        return QueueEstimate(position, math.ceil(position / workers) * statistics.median(durations))
 
     async def list(self, caller: Principal, state: JobState | None) -> list[JobRecord]:
         return await asyncio.to_thread(self.store.list_jobs, caller.tenant, state)

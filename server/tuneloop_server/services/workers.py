@@ -31,6 +31,7 @@ class Assignment:
     validation_dataset_key: str | None
     feedback_key: str | None
     output_prefix: str
+    checkpoint_prefix: str
 
 
 class WorkerService:
@@ -49,6 +50,7 @@ class WorkerService:
 
     async def lease(self, worker_id: str, wait_seconds: float) -> Assignment | None:
         deadline = time.monotonic() + max(0.0, min(wait_seconds, 60.0))
+        await asyncio.to_thread(self.store.touch_worker, worker_id)  # liveness, for queue ETAs
         while True:
             snapshot = self.hub.queue.snapshot()
             job = await asyncio.to_thread(self.store.claim_next_job, worker_id,
@@ -70,7 +72,8 @@ class WorkerService:
         return Assignment(job=job, dataset_key=key(job.dataset_id) or "",
                           validation_dataset_key=key(job.validation_dataset_id),
                           feedback_key=job.feedback_key,
-                          output_prefix=f"{_job_prefix(job)}/attempt-{job.attempt}")
+                          output_prefix=f"{_job_prefix(job)}/attempt-{job.attempt}",
+                          checkpoint_prefix=f"{_job_prefix(job)}/checkpoints")
 
     async def heartbeat(self, worker_id: str, job_id: str, attempt: int) -> bool:
         job = await asyncio.to_thread(self.store.renew_lease, job_id, attempt, worker_id,
@@ -114,11 +117,18 @@ class WorkerService:
         self.hub.job_changed(job_id)
         return job
 
-    async def fail(self, job_id: str, attempt: int, error: str, cancelled: bool) -> JobRecord:
-        state = JobState.CANCELLED if cancelled else JobState.FAILED
+    async def fail(self, job_id: str, attempt: int, error: str, cancelled: bool,
+                   retryable: bool = False) -> JobRecord:
         message = "cancelled" if cancelled else (error or "failed without an error message")
-        job = await asyncio.to_thread(self.store.finish_job, job_id, attempt, state,
-                                      error="" if cancelled else message, message=message)
+        if retryable and not cancelled:
+            job = await asyncio.to_thread(self.store.retry_or_fail, job_id, attempt, message,
+                                          self.settings.max_attempts)
+            if job.state is JobState.QUEUED:
+                self.hub.queue.fire()
+        else:
+            state = JobState.CANCELLED if cancelled else JobState.FAILED
+            job = await asyncio.to_thread(self.store.finish_job, job_id, attempt, state,
+                                          error="" if cancelled else message, message=message)
         self.hub.job_changed(job_id)
         return job
 

@@ -11,9 +11,18 @@ from alembic.config import Config
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+# pg_advisory_xact_lock key held while migrating (any fixed 64-bit number; "tuneloop").
+MIGRATION_LOCK = 0x7475_6E65_6C6F_6F70
+
+
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresqlX":
+            # Replicas starting together: one migrates, the others wait here and then find the
+            # schema current. PostgreSQL's DDL is transactional, so a failed migration leaves
+            # the previous schema intact.
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

@@ -2,10 +2,18 @@
 
 Every state change and the event that reports it are written in one transaction, so a
 watcher can never see a state that has no event, and a crash never loses half of one.
+
+Concurrency. On SQLite every write transaction starts with BEGIN IMMEDIATE, so writers run
+one at a time. On PostgreSQL (READ COMMITTED, several control-plane replicas) each
+read-then-write holds a lock on what it read: the job row (SELECT ... FOR UPDATE) for
+everything that changes a job, a transaction-scoped advisory lock per tenant for the
+idempotency-key and quota checks of create_job, and one per (tenant, adapter name) for the
+next adapter version. Claims use FOR UPDATE SKIP LOCKED, so workers never wait on each other.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import fields, replace
 from typing import Any
@@ -32,7 +40,29 @@ class JobQueries:
     read_engine: sa.Engine
 
     def create_job(self, record: JobRecord, max_active: int | None = None) -> tuple[JobRecord, bool]:
+        try:
+            return self._create_job(record, max_active)
+        except sa.exc.IntegrityError:
+            # Only reachable if something inserts without the tenant lock below (an older
+            # replica during a rolling upgrade): the key's job exists now, and it is the answer.
+            existing = self._job_by_key(record) if record.idempotency_key else None
+            if existing is None:
+                raise
+            return existing, False
+
+    def _job_by_key(self, record: JobRecord) -> JobRecord | None:
+        with self.read_engine.connect() as conn:
+            row = conn.execute(sa.select(J).where(
+                J.c.tenant_id == record.tenant_id,
+                J.c.idempotency_key == record.idempotency_key)).first()
+        return _job(row._mapping) if row else None
+
+    def _create_job(self, record: JobRecord, max_active: int | None) -> tuple[JobRecord, bool]:
         with self.write_engine.begin() as conn:
+            # One create per tenant at a time (PostgreSQL; SQLite's writers are serial anyway):
+            # the key lookup and the quota count below stay true until this transaction commits.
+            if record.idempotency_key or max_active is not None:
+                _advisory_lock(conn, "jobs", record.tenant_id)
             if record.idempotency_key:
                 existing = conn.execute(sa.select(J).where(
                     J.c.tenant_id == record.tenant_id,
@@ -40,8 +70,8 @@ class JobQueries:
                 if existing is not None:
                     return _job(existing._mapping), False
             if max_active is not None:
-                # Counted inside the write transaction, so two concurrent creates cannot both
-                # take the last slot.
+                # Counted under the lock, so two concurrent creates cannot both take the
+                # last slot.
                 active = _count_active(conn, record.tenant_id)
                 if active >= max_active:
                     raise ResourceExhausted(
@@ -80,20 +110,25 @@ class JobQueries:
             return _append(conn, job, [NewEvent(EventType.LOG, message="cancellation requested")])
 
     def claim_next_job(self, worker_id: str, lease_seconds: float) -> JobRecord | None:
+        now = time.time()
+        queued = J.c.state == JobState.QUEUED.value
+        # The oldest queued job, locked. SKIP LOCKED: PostgreSQL workers claiming at the same
+        # moment take different jobs instead of queueing behind one row lock. SQLite renders
+        # no FOR UPDATE and relies on BEGIN IMMEDIATE for the same guarantee.
+        oldest = (sa.select(J.c.id).where(queued).order_by(J.c.created_at, J.c.id).limit(1)
+                  .with_for_update(skip_locked=True).scalar_subquery())
+        claim = (J.update().where(J.c.id == oldest, queued)
+                 .values(state=JobState.RUNNING.value, attempt=J.c.attempt + 1, worker_id=worker_id,
+                         lease_expires_at=now + lease_seconds,
+                         started_at=sa.func.coalesce(J.c.started_at, now))
+                 .returning(*J.c))
         with self.write_engine.begin() as conn:
-            # SKIP LOCKED lets PostgreSQL workers claim different jobs concurrently; SQLite
-            # ignores it and relies on BEGIN IMMEDIATE for the same guarantee.
-            row = conn.execute(
-                sa.select(J.c.id).where(J.c.state == JobState.QUEUED.value)
-                .order_by(J.c.created_at).limit(1).with_for_update(skip_locked=True)).first()
+            row = conn.execute(claim).first()
             if row is None:
                 return None
-            job = _lock_job(conn, row.id)
-            now = time.time()
-            job = _update(conn, job, attempt=job.attempt + 1, worker_id=worker_id,
-                          lease_expires_at=now + lease_seconds, started_at=job.started_at or now)
-            return _transition(conn, job, JobState.RUNNING,
-                               f"running on worker {worker_id} (attempt {job.attempt})")
+            job = _job(row._mapping)
+            return _append(conn, job, [NewEvent(
+                EventType.STATE, message=f"running on worker {worker_id} (attempt {job.attempt})")])
 
     def renew_lease(self, job_id: str, attempt: int, worker_id: str, lease_seconds: float) -> JobRecord:
         with self.write_engine.begin() as conn:
@@ -110,6 +145,8 @@ class JobQueries:
         with self.write_engine.begin() as conn:
             job = _fenced(conn, job_id, attempt)
             if adapter is not None:
+                # Two jobs of one adapter finishing at once must not both read version N.
+                _advisory_lock(conn, "adapter", job.tenant_id, adapter.name)
                 version = _next_version(conn, job.tenant_id, adapter.name)
                 conn.execute(schema.adapter_versions.insert().values(
                     tenant_id=job.tenant_id, name=adapter.name, version=version, base_model=adapter.base_model,
@@ -152,10 +189,15 @@ class JobQueries:
         """Requeue (or end) RUNNING jobs whose worker stopped renewing its lease."""
         changed = []
         with self.write_engine.begin() as conn:
+            # Every replica runs this reaper. SKIP LOCKED: a job another replica (or its worker)
+            # is changing right now is left to that transaction.
             rows = conn.execute(sa.select(J.c.id).where(
-                J.c.state == JobState.RUNNING.value, J.c.lease_expires_at < now)).all()
+                J.c.state == JobState.RUNNING.value, J.c.lease_expires_at < now)
+                .with_for_update(skip_locked=True)).all()
             for row in rows:
                 job = _lock_job(conn, row.id)
+                if job.state is not JobState.RUNNING or (job.lease_expires_at or 0) >= now:
+                    continue  # renewed or ended since the scan
                 lost = f"worker {job.worker_id} stopped responding"
                 if job.cancel_requested:
                     job = _transition(conn, job, JobState.CANCELLED, f"cancelled ({lost})")
@@ -232,6 +274,16 @@ def _append(conn: sa.Connection, job: JobRecord, events: list[NewEvent]) -> JobR
         changes.update(metrics=metrics, step=max(job.step, last.step),
                        total_steps=last.total_steps or job.total_steps)
     return _update(conn, job, **changes)
+
+
+def _advisory_lock(conn: sa.Connection, *key: str) -> None:
+    """Hold a PostgreSQL lock on `key` until the transaction ends; SQLite needs none (its
+    writers are serialised by BEGIN IMMEDIATE)."""
+    if conn.dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b("\x1f".join(key).encode(), digest_size=8).digest()
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                 {"key": int.from_bytes(digest, "big", signed=True)})
 
 
 def _next_version(conn: sa.Connection, tenant_id: str, name: str) -> int:

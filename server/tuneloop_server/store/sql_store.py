@@ -1,4 +1,9 @@
-"""JobStore on SQLAlchemy Core: SQLite by default (WAL, synchronous=FULL), PostgreSQL by URL."""
+"""JobStore on SQLAlchemy Core: SQLite by default (WAL, synchronous=FULL), PostgreSQL by URL.
+
+PostgreSQL (psycopg 3) lets several control-plane replicas share one queue: every
+read-then-write is guarded by a row lock or an advisory lock (see sql_jobs), so the
+guarantees that SQLite gets from BEGIN IMMEDIATE hold across processes and machines.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..errors import InvalidArgument
 from . import migrate, schema
 from .records import (
     AdapterVersionRecord,
@@ -27,6 +33,33 @@ def open_store(url: str) -> "SqlJobStore":
     store = SqlJobStore(url)
     migrate.upgrade(store.write_engine)
     return store
+
+
+def normalize_url(url: str) -> str:
+    """`postgresql://` and `postgres://` mean PostgreSQL through psycopg 3, the driver we ship."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _postgres_engine(url: str) -> sa.Engine:
+    # READ COMMITTED (the default) plus row locks and advisory locks where a read decides a
+    # write; see sql_jobs. pre_ping: a restarted database costs one failed checkout, not a
+    # failed RPC.
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                              pool_recycle=3600,
+                              connect_args={"application_name": "tuneloop", "connect_timeout": 10})
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _bad_value(context: sa.engine.ExceptionContext) -> None:
+        # SQLite stores what it is given; PostgreSQL rejects NUL characters in text and values
+        # longer than their column (SQLSTATE class 22): that is the caller's input, not a bug.
+        if isinstance(context.sqlalchemy_exception, sa.exc.DataError):
+            detail = (str(context.original_exception).splitlines() or ["invalid value"])[0]
+            raise InvalidArgument(f"a value cannot be stored: {detail}")
+
+    return engine
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> sa.Engine:
@@ -60,7 +93,7 @@ class SqlJobStore(JobQueries, TenancyQueries):
             self.write_engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
-            self.write_engine = sa.create_engine(url, pool_pre_ping=True)
+            self.write_engine = _postgres_engine(normalize_url(url))
             self.read_engine = self.write_engine
 
     def close(self) -> None:

@@ -23,11 +23,19 @@ class TenancyQueries:
     # -- tenants ----------------------------------------------------------------------------
 
     def create_tenant(self, tenant: TenantRecord) -> TenantRecord:
-        with self.write_engine.begin() as conn:
-            if conn.execute(sa.select(T.c.id).where(T.c.name == tenant.name)).first():
-                raise AlreadyExists(f"a tenant named {tenant.name!r} already exists")
-            conn.execute(T.insert().values(id=tenant.id, name=tenant.name, created_at=tenant.created_at,
-                                           **_quota_values(tenant.quotas)))
+        taken = AlreadyExists(f"a tenant named {tenant.name!r} already exists")
+        try:
+            with self.write_engine.begin() as conn:
+                if conn.execute(sa.select(T.c.id).where(T.c.name == tenant.name)).first():
+                    raise taken
+                conn.execute(T.insert().values(id=tenant.id, name=tenant.name,
+                                               created_at=tenant.created_at,
+                                               **_quota_values(tenant.quotas)))
+        except sa.exc.IntegrityError:
+            # Two replicas creating the same name at once: the unique index decides (PostgreSQL).
+            if self.get_tenant(tenant.name) is None:
+                raise
+            raise taken from None
         return tenant
 
     def get_tenant(self, tenant_id_or_name: str) -> TenantRecord | None:
