@@ -129,7 +129,10 @@ class Worker:
         except TrainingCancelled:
             if run.cancelled.is_set():
                 self.client.fail(lease, "cancelled by the user", cancelled=True)
-            # Lost lease or shutdown: say nothing; the control plane requeues the job.
+            elif run.lost.is_set():
+                log.warning("job %s attempt %d: lease lost to a newer attempt; stopped without "
+                            "reporting", lease.job.id, lease.attempt)
+            # Shutdown: say nothing; the control plane requeues the job when the lease ends.
         except LeaseLost as exc:
             log.warning("job %s: lease lost (%s)", lease.job.id, exc)
         except TrainingError as exc:  # the user's data or settings: another attempt won't help
