@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -53,7 +54,7 @@ from .services.adapters import AdapterService
 from .services.admin import AdminService
 from .services.audit import AuditLog
 from .services.datasets import DatasetService
-from .services.events import EventHub
+from .services.events import EventHub, poll_changes_forever
 from .services.feedback import FeedbackService
 from .services.inference import InferenceService
 from .services.jobs import JobService
@@ -112,6 +113,10 @@ class ControlPlane:
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> int:
+        # Every database call runs in the default executor; its stock size (cores + 4) queues
+        # hundreds of watchers' and callers' queries behind each other on a small machine.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(self.settings.io_threads, thread_name_prefix="tuneloop-io"))
         # Order matters: the error interceptor is outermost, so auth failures map to statuses.
         auth = AuthInterceptor(self.authenticator, RateLimiter(), worker_mtls=self.settings.worker_mtls)
         server = grpc.aio.server(interceptors=[ErrorInterceptor(), auth], options=SERVER_OPTIONS)
@@ -132,6 +137,7 @@ class ControlPlane:
         for name in ["", *SERVICE_NAMES]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._tasks.append(asyncio.create_task(self.workers.reap_expired_leases_forever()))
+        self._tasks.append(asyncio.create_task(poll_changes_forever(self.hub, self.store.last_seqs)))
         log.info("control plane listening on %s (data in %s)", self.address, self.settings.data_dir)
         return self.port
 

@@ -34,6 +34,8 @@ class ServerSettings(BaseSettings):
     heartbeat_seconds: float = 1.0
     max_attempts: int = 3
     shutdown_grace_seconds: float = 10.0
+    # Threads for blocking work (database, files) off the event loop.
+    io_threads: int = 32
     # Max rows per batched forward pass in the in-process serving engine.
     serving_batch_size: int = 8
 

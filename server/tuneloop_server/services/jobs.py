@@ -26,9 +26,9 @@ from .audit import AuditLog
 from .events import EventHub, Signal
 from .naming import check_adapter_name
 
-# A watcher re-reads the database at least this often, so it also sees events written by
-# another control-plane replica that cannot wake it directly.
-WATCH_POLL_SECONDS = 1.0
+# The change poller (events.poll_changes_forever) wakes watchers for events written by other
+# replicas; this longer timeout is only a safety net.
+WATCH_POLL_SECONDS = 30.0
 # A worker that long-polled for a lease this recently counts as available, for queue ETAs.
 WORKER_SEEN_SECONDS = 120.0
 
@@ -116,20 +116,20 @@ class JobService:
         if after_seq < 0:
             raise InvalidArgument("after_seq must be 0 or a seq already seen")
         await self.get(caller, job_id)
-        signal = self.hub.job(job_id)
-        while True:
-            snapshot = signal.snapshot()
-            events = await asyncio.to_thread(self.store.list_events, job_id, after_seq)
-            for event in events:
-                yield event
-                after_seq = event.seq
-                if event.type is EventType.STATE and event.state.terminal:
-                    return
-            if not events:
-                job = await self.get(caller, job_id)
-                if job.state.terminal and job.last_seq <= after_seq:
-                    return
-                await Signal.wait(snapshot, WATCH_POLL_SECONDS)
+        with self.hub.watching(job_id) as signal:
+            while True:
+                snapshot = signal.snapshot()
+                events = await asyncio.to_thread(self.store.list_events, job_id, after_seq)
+                for event in events:
+                    yield event
+                    after_seq = event.seq
+                    if event.type is EventType.STATE and event.state.terminal:
+                        return
+                if not events:
+                    job = await self.get(caller, job_id)
+                    if job.state.terminal and job.last_seq <= after_seq:
+                        return
+                    await Signal.wait(snapshot, WATCH_POLL_SECONDS)
 
     async def _check_dataset(self, tenant: str, dataset_id: str, field: str) -> None:
         if not dataset_id:

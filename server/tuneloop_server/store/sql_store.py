@@ -7,6 +7,7 @@ guarantees that SQLite gets from BEGIN IMMEDIATE hold across processes and machi
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ from .records import (
 )
 from .sql_jobs import JobQueries
 from .sql_tenancy import TenancyQueries
+from .sql_watch import WatchQueries
 
 
 def open_store(url: str) -> "SqlJobStore":
@@ -75,16 +77,34 @@ def _sqlite_engine(url: str, *, immediate: bool) -> sa.Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # SQLite has one writer at a time. Writers of this process queue on a Python lock rather
+    # than on SQLite's busy handler, which sleeps in steps of up to 100 ms and so turns a
+    # few milliseconds of waiting into a long tail under concurrent writes.
+    writer = threading.RLock() if immediate else None
+
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
+        if writer is not None:
+            writer.acquire()
+            conn.connection.info["tuneloop_writer"] = True  # released when it is checked in
         # Writers take the lock up front, so two read-then-write transactions (two workers
         # claiming the same job) serialise instead of failing with "database is locked".
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        except BaseException:
+            _release(None, conn.connection._connection_record)
+            raise
+
+    @sa.event.listens_for(engine, "checkin")
+    def _release(_dbapi_conn: Any, record: Any) -> None:
+        # After COMMIT or ROLLBACK has run: the connection goes back to the pool only then.
+        if writer is not None and record is not None and record.info.pop("tuneloop_writer", False):
+            writer.release()
 
     return engine
 
 
-class SqlJobStore(JobQueries, TenancyQueries):
+class SqlJobStore(JobQueries, TenancyQueries, WatchQueries):
     def __init__(self, url: str):
         if url.startswith("sqlite"):
             path = sa.engine.make_url(url).database
