@@ -4,17 +4,16 @@ throwaway PostgreSQL cluster."""
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
+import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+if str(Path(__file__).parent) not in sys.path:  # for the helper module beside this file
+    sys.path.insert(0, str(Path(__file__).parent))
+from postgres_cluster import PostgresCluster, binaries_missing  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -67,89 +66,15 @@ def server_factory(tmp_path: Path, server_settings) -> Iterator:
         server.stop()
 
 
-# -- PostgreSQL -------------------------------------------------------------------------------
-
-PG_BIN = Path(os.environ.get("TUNELOOP_PG_BIN", "/usr/lib/postgresql/15/bin"))
-PG_USER = "tuneloop"  # the cluster's superuser; trust auth on loopback only
-
-
-class PostgresCluster:
-    """A PostgreSQL cluster in a temp dir, owned by an unprivileged OS user (initdb refuses root),
-    listening on a free loopback port only."""
-
-    def __init__(self) -> None:
-        # Not under pytest's tmp dir: that is private to root, and the server runs as another user.
-        self.dir = Path(tempfile.mkdtemp(prefix="tuneloop-pg-"))
-        self.data = self.dir / "data"
-        self.log = self.dir / "server.log"
-        self.port = 0
-        self.run_as = _unprivileged_user() if os.geteuid() == 0 else None
-
-    def _cmd(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        prefix = ["runuser", "-u", self.run_as, "--"] if self.run_as else []
-        return subprocess.run([*prefix, *args], cwd=self.dir, capture_output=True, text=True,
-                              check=check, timeout=120)
-
-    def start(self) -> None:
-        if self.run_as:
-            uid = pwd.getpwnam(self.run_as).pw_uid
-            os.chown(self.dir, uid, -1)
-        self._cmd(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", PG_USER,
-                  "-E", "UTF8", "--locale=C", "--no-sync")
-        for attempt in range(5):  # the free port may be taken between probing and binding
-            self.port = _free_port()
-            conf = (f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
-                    f"unix_socket_directories = '{self.dir}'\nmax_connections = 300\n")
-            (self.data / "postgresql.auto.conf").write_text(conf)
-            started = self._cmd(str(PG_BIN / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data),
-                                "-l", str(self.log), check=False)
-            if started.returncode == 0:
-                return
-        raise RuntimeError(f"PostgreSQL did not start: {started.stdout}{started.stderr}\n"
-                           f"{self.log.read_text() if self.log.exists() else ''}")
-
-    def url(self, database: str) -> str:
-        return f"postgresql+psycopg://{PG_USER}@127.0.0.1:{self.port}/{database}"
-
-    def create_database(self, prefix: str = "db") -> str:
-        """A new empty database; returns its SQLAlchemy URL."""
-        import psycopg
-
-        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(host="127.0.0.1", port=self.port, user=PG_USER, dbname="postgres",
-                             autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name)
-
-    def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            self._cmd(str(PG_BIN / "pg_ctl"), "stop", "-m", "immediate", "-w", "-D", str(self.data),
-                      check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _unprivileged_user() -> str:
-    for name in ("postgres", "nobody"):
-        try:
-            pwd.getpwnam(name)
-            return name
-        except KeyError:
-            continue
-    subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
-    return "postgres"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# -- PostgreSQL (tests/postgres_cluster.py) ---------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """One throwaway PostgreSQL 15 cluster per test session."""
-    if not (PG_BIN / "initdb").is_file() or not (PG_BIN / "pg_ctl").is_file():
-        pytest.skip(f"PostgreSQL binaries not found in {PG_BIN} (set TUNELOOP_PG_BIN)")
+    missing = binaries_missing()
+    if missing:
+        pytest.skip(missing)
     cluster = PostgresCluster()
     started = time.monotonic()
     try:

@@ -219,7 +219,7 @@ def test_retry_or_fail_requeues_until_attempts_run_out(store):
 def test_queue_position_and_recent_run_seconds(store):
     for i in range(3):
         store.create_job(job(f"job_{i}", tenant="tn_a" if i != 1 else "tn_b"))
-    assert [store.queue_position(store.get_job("tn_a", "job_2"))] == [3]
+    assert store.queue_position(store.get_job("tn_a", "job_2")) == 3
     done = store.claim_next_job("w", 30)
     store.finish_job(done.id, done.attempt, JobState.SUCCEEDED)
     assert store.queue_position(store.get_job("tn_a", "job_2")) == 2
@@ -401,3 +401,10 @@ def test_replicas_starting_together_migrate_once(fresh_postgres_url):
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0002"]
     for s in stores:
         s.close()
+
+
+def test_last_seqs_reports_each_existing_job(store):
+    store.create_job(job("job_1"))
+    store.create_job(job("job_2"))
+    store.claim_next_job("w", 30)
+    assert store.last_seqs(["job_1", "job_2", "job_missing"]) == {"job_1": 2, "job_2": 1}

@@ -19,7 +19,7 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
-        if connection.dialect.name == "postgresqlX":
+        if connection.dialect.name == "postgresql":
             # Replicas starting together: one migrates, the others wait here and then find the
             # schema current. PostgreSQL's DDL is transactional, so a failed migration leaves
             # the previous schema intact.

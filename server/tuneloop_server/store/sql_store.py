@@ -48,8 +48,10 @@ def normalize_url(url: str) -> str:
 def _postgres_engine(url: str) -> sa.Engine:
     # READ COMMITTED (the default) plus row locks and advisory locks where a read decides a
     # write; see sql_jobs. pre_ping: a restarted database costs one failed checkout, not a
-    # failed RPC.
-    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+    # failed RPC. Up to 40 connections per replica, so each of the control plane's IO threads
+    # (io_threads, 32) can hold one: size PostgreSQL's max_connections (default 100) for the
+    # number of replicas you run.
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30,
                               pool_recycle=3600,
                               connect_args={"application_name": "tuneloop", "connect_timeout": 10})
 
