@@ -97,7 +97,8 @@ class ControlPlane:
         self.quotas = QuotaPolicy(self.store, settings)
         self.audit = AuditLog(self.store)
         self.authenticator = Authenticator(self.store, self.quotas, settings.auth_cache_seconds)
-        self.serving = ServingManager(self.objects, settings.cache_dir, backend_factory(settings))
+        self.serving = ServingManager(self.objects, settings.cache_dir, backend_factory(settings),
+                                      settings.serving_max_adapters)
         self.datasets = DatasetService(self.store, self.objects, settings, self.quotas, self.audit)
         self.jobs = JobService(self.store, self.objects, self.hub, self.quotas, self.audit)
         self.workers = WorkerService(self.store, self.hub, self.serving, settings)

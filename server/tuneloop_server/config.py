@@ -38,6 +38,8 @@ class ServerSettings(BaseSettings):
     io_threads: int = 32
     # Max rows per batched forward pass in the in-process serving engine.
     serving_batch_size: int = 8
+    # Adapters kept loaded per base model; the least recently used is unloaded to make room.
+    serving_max_adapters: int = 32
 
     # -- serving backend ----------------------------------------------------------------
     # "local": the in-process PEFT engine. "vllm": a vLLM OpenAI server per base model, at

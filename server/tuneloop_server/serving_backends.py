@@ -20,7 +20,8 @@ def backend_factory(settings: ServerSettings) -> Callable[[str], ServingBackend]
 def _local(settings: ServerSettings, base_model: str) -> ServingBackend:
     from tuneloop_worker.serving.local_engine import LocalPeftEngine
 
-    return LocalPeftEngine(base_model, settings.cache_dir, max_batch_size=settings.serving_batch_size)
+    return LocalPeftEngine(base_model, settings.cache_dir, max_batch_size=settings.serving_batch_size,
+                           max_adapters=settings.serving_max_adapters)
 
 
 def _vllm(settings: ServerSettings, base_model: str) -> ServingBackend:

@@ -46,7 +46,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         return worker_pb2.ReportEventsResponse(cancel_requested=cancel)
 
     async def CompleteJob(self, request, context) -> worker_pb2.CompleteJobResponse:
-        job = await self.workers.complete(request.job_id, request.attempt, request.adapter_key)
+        job = await self.workers.complete(request.worker_id, request.job_id, request.attempt,
+                                          request.adapter_key)
         return worker_pb2.CompleteJobResponse(adapter_version=job.adapter_version)
 
     async def FailJob(self, request, context) -> worker_pb2.FailJobResponse:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ServerSettings
+from ..errors import AlreadyExists
 from ..store import TenantStore
 from ..store.records import KeyKind, Quotas, TenantRecord
 from . import keys
@@ -34,7 +35,11 @@ class LocalKeys:
 def ensure_local_keys(store: TenantStore, settings: ServerSettings) -> LocalKeys:
     admin = _ensure_key(store, settings.admin_key_file, KeyKind.ADMIN, None, "local admin")
     if store.get_tenant(DEFAULT_TENANT_ID) is None and not store.list_tenants():
-        store.create_tenant(TenantRecord(DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME, Quotas(), time.time()))
+        try:
+            store.create_tenant(TenantRecord(DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME, Quotas(),
+                                             time.time()))
+        except AlreadyExists:
+            pass  # another replica starting on the same database made it first
     api = None
     if store.get_tenant(DEFAULT_TENANT_ID) is not None:
         api = _ensure_key(store, settings.api_key_file, KeyKind.USER, DEFAULT_TENANT_ID, "local user")

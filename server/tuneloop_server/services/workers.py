@@ -93,10 +93,11 @@ class WorkerService:
         self.hub.job_changed(job_id)
         return job.cancel_requested
 
-    async def complete(self, job_id: str, attempt: int, adapter_key: str) -> JobRecord:
+    async def complete(self, worker_id: str, job_id: str, attempt: int, adapter_key: str) -> JobRecord:
         if not adapter_key:
             raise InvalidArgument("adapter_key is required: the object prefix of the published adapter")
-        job = await asyncio.to_thread(self.store.renew_lease, job_id, attempt, "",
+        # A fresh lease for the preload below; the worker keeps heartbeating meanwhile too.
+        job = await asyncio.to_thread(self.store.renew_lease, job_id, attempt, worker_id,
                                       self.settings.lease_seconds)
         if not adapter_key.startswith(_job_prefix(job) + "/"):
             # A worker publishes only inside the prefix it was given: never into another
