@@ -9,6 +9,7 @@ from ._transport import DEFAULT_TIMEOUT, AsyncTransport, SyncTransport
 from .resources import (
     Adapters,
     Admin,
+    AsyncAdmin,
     AsyncAdapters,
     AsyncDatasets,
     AsyncFeedbackResource,
@@ -80,6 +81,7 @@ class AsyncClient:
         self.adapters = AsyncAdapters(self._transport)
         self.inference = AsyncInference(self._transport)
         self.feedback = AsyncFeedbackResource(self._transport)
+        self.admin = AsyncAdmin(self._transport)
 
     @property
     def address(self) -> str:

@@ -200,3 +200,16 @@ def test_admin_cli_creates_a_tenant_and_a_key_that_works(server):
     denied = runner.invoke(cli, ["--address", server.address, "admin", "--admin-key",
                                  server.api_key, "tenants", "list"])
     assert denied.exit_code == 1 and "admin" in denied.output
+
+
+def test_async_client_has_the_same_admin_calls(server):
+    import asyncio
+
+    async def scenario() -> list[str]:
+        async with tuneloop.AsyncClient(server.address, api_key=server.admin_key) as admin:
+            await admin.admin.create_tenant("tenant-g")
+            created = await admin.admin.create_key("tenant-g", name="async")
+            await admin.admin.revoke_key(created.key.id)
+            return [e.action for e in await admin.admin.audit_events("tenant-g")]
+
+    assert asyncio.run(scenario()) == ["key.revoke", "key.create", "tenant.create"]

@@ -1,7 +1,7 @@
 """Resource objects behind `client.datasets`, `client.jobs`, ...: sync and async twins."""
 
 from .adapters import Adapters, AsyncAdapters
-from .admin import Admin
+from .admin import Admin, AsyncAdmin
 from .datasets import AsyncDatasets, Datasets
 from .feedback import AsyncFeedbackResource, FeedbackResource
 from .inference import AsyncInference, Inference
@@ -9,6 +9,7 @@ from .jobs import AsyncJobs, Jobs
 
 __all__ = [
     "Admin",
+    "AsyncAdmin",
     "Adapters",
     "AsyncAdapters",
     "Datasets",

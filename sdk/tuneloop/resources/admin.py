@@ -10,7 +10,7 @@ import json
 
 from .. import types as t
 from .._convert.fields import enum_name, enum_value, timestamp
-from .._transport import SyncTransport
+from .._transport import AsyncTransport, SyncTransport
 from ..v1 import admin_pb2
 
 
@@ -50,6 +50,45 @@ class Admin:
         """Newest first; `tenant` (id or name) narrows to one tenant."""
         req = admin_pb2.ListAuditEventsRequest(tenant=tenant, limit=limit)
         return [_audit(m) for m in self._t.call(self._stub.ListAuditEvents, req).events]
+
+
+class AsyncAdmin:
+    """Async twin of `Admin`."""
+
+    def __init__(self, transport: AsyncTransport) -> None:
+        self._t = transport
+        self._stub = transport.stubs.admin
+
+    async def create_tenant(self, name: str, quotas: t.Quotas | None = None) -> t.Tenant:
+        req = admin_pb2.CreateTenantRequest(name=name, quotas=_quotas_pb(quotas))
+        return _tenant(await self._t.call(self._stub.CreateTenant, req))
+
+    async def list_tenants(self) -> list[t.Tenant]:
+        reply = await self._t.call(self._stub.ListTenants, admin_pb2.ListTenantsRequest())
+        return [_tenant(m) for m in reply.tenants]
+
+    async def set_quotas(self, tenant: str, quotas: t.Quotas) -> t.Tenant:
+        req = admin_pb2.SetQuotasRequest(tenant=tenant, quotas=_quotas_pb(quotas))
+        return _tenant(await self._t.call(self._stub.SetQuotas, req))
+
+    async def create_key(self, tenant: str = "", *, kind: t.KeyKind = "user",
+                         name: str = "") -> t.CreatedApiKey:
+        req = admin_pb2.CreateApiKeyRequest(
+            kind=enum_value(admin_pb2.KeyKind, "KEY_KIND_", kind, "key kind"), tenant=tenant, name=name)
+        reply = await self._t.call(self._stub.CreateApiKey, req)
+        return t.CreatedApiKey(key=_key(reply.key), token=reply.token)
+
+    async def list_keys(self, tenant: str = "") -> list[t.ApiKey]:
+        reply = await self._t.call(self._stub.ListApiKeys, admin_pb2.ListApiKeysRequest(tenant=tenant))
+        return [_key(m) for m in reply.keys]
+
+    async def revoke_key(self, key_id: str) -> t.ApiKey:
+        req = admin_pb2.RevokeApiKeyRequest(key_id=key_id)
+        return _key(await self._t.call(self._stub.RevokeApiKey, req))
+
+    async def audit_events(self, tenant: str = "", *, limit: int = 100) -> list[t.AuditEvent]:
+        req = admin_pb2.ListAuditEventsRequest(tenant=tenant, limit=limit)
+        return [_audit(m) for m in (await self._t.call(self._stub.ListAuditEvents, req)).events]
 
 
 def _quotas_pb(q: t.Quotas | None) -> admin_pb2.Quotas:
