@@ -38,6 +38,10 @@ class Lease:
     feedback_key: str
     output_prefix: str
     checkpoint_prefix: str
+    eval_key: str = ""
+    general_eval_key: str = ""
+    previous_adapter_key: str = ""
+    warm_start: bool = False
 
 
 # Matches the control plane's limits; keepalive pings every 30 s are within what it allows
@@ -105,7 +109,8 @@ class ControlPlaneClient:
             return None
         a = reply.assignment
         return Lease(a.job, a.attempt, a.dataset_key, a.validation_dataset_key, a.feedback_key,
-                     a.output_prefix, a.checkpoint_prefix)
+                     a.output_prefix, a.checkpoint_prefix, a.eval_key, a.general_eval_key,
+                     a.previous_adapter_key, a.warm_start)
 
     def heartbeat(self, lease: Lease) -> bool:
         reply = self._job_call(self.stub.Heartbeat, worker_pb2.HeartbeatRequest(

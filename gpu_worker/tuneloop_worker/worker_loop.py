@@ -122,9 +122,10 @@ class Worker:
             result = self._train(run, workdir)
             if run.should_stop():
                 raise TrainingCancelled(result.steps)
+            metrics = {**result.metrics, **self._evaluate(run, workdir, result.adapter_dir)}
             adapter_key = f"{lease.output_prefix}/adapter"
             self.objects.put_dir(adapter_key, result.adapter_dir)
-            version = self.client.complete(lease, adapter_key, result.metrics)
+            version = self.client.complete(lease, adapter_key, metrics)
             log.info("job %s published %s@v%d", lease.job.id, lease.job.adapter, version)
         except TrainingCancelled:
             if run.cancelled.is_set():
@@ -154,6 +155,7 @@ class Worker:
         method = "qlora" if job.method == jobs_pb2.METHOD_QLORA else "lora"
         config = TrainingConfig.model_validate({**hyperparameters, "method": method})
         resume = self._restore_checkpoint(lease, workdir / "resume")
+        warm = self._previous_adapter(lease, workdir) if lease.warm_start else None
         output_dir = workdir / "out"
 
         def on_event(event: TrainingEvent) -> None:
@@ -166,7 +168,33 @@ class Worker:
         return train(base_model=job.base_model, train_files=train_files,
                      output_dir=output_dir, config=config, cache_dir=self.cache_dir,
                      validation_file=validation, on_event=on_event, should_stop=run.should_stop,
-                     resume_from=resume)
+                     resume_from=resume, init_adapter=warm)
+
+    def _previous_adapter(self, lease: Lease, workdir: Path) -> Path | None:
+        if not lease.previous_adapter_key:
+            return None
+        target = workdir / "previous"
+        if not (target / "adapter_config.json").is_file():
+            self.objects.get_dir(lease.previous_adapter_key, target)
+        return target
+
+    def _evaluate(self, run: JobRun, workdir: Path, adapter_dir: Path) -> dict[str, float]:
+        """Scores for the promotion gate ("eval.*") and the forgetting check ("general.*")."""
+        from .training.evaluate import evaluate_versions
+
+        lease, scores = run.lease, {}
+        previous = self._previous_adapter(lease, workdir)
+        for key, prefix, versions in (
+                (lease.eval_key, "eval", {"new": adapter_dir, **({"previous": previous} if previous else {})}),
+                (lease.general_eval_key, "general", {"new": adapter_dir})):
+            if not key:
+                continue
+            found = evaluate_versions(lease.job.base_model, self.cache_dir,
+                                      self._fetch(key, workdir / f"{prefix}.jsonl"), versions, prefix)
+            scores.update(found)
+            run.report(TrainingEvent("eval", step=0, total_steps=0, metrics=found,
+                                     message=f"{prefix} set: {_summary(found, prefix)}"))
+        return scores
 
     def _restore_checkpoint(self, lease: Lease, dest: Path) -> Path | None:
         if lease.attempt <= 1 or not lease.checkpoint_prefix:
@@ -179,6 +207,11 @@ class Worker:
     def _fetch(self, key: str, dest: Path) -> Path:
         self.objects.get_file(key, dest)
         return dest
+
+
+def _summary(scores: dict[str, float], prefix: str) -> str:
+    models = sorted({k.split(".")[1] for k in scores if k.count(".") == 2})
+    return ", ".join(f"{m} exact match {scores[f'{prefix}.{m}.exact_match']:.2f}" for m in models)
 
 
 def start_in_thread(worker: Worker, name: str, wait_seconds: float = 5.0) -> threading.Thread:

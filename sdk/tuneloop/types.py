@@ -37,6 +37,8 @@ __all__ = [
     "ApiKey",
     "CreatedApiKey",
     "AuditEvent",
+    "RetrainPolicy",
+    "FeedbackImport",
 ]
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -97,6 +99,13 @@ class Job:
     # While queued: 1 = next to start; and a rough wait in seconds (0 = not known yet).
     queue_position: int = 0
     estimated_start_seconds: float = 0.0
+    # Evaluation options, scores ("new.exact_match", "previous.token_f1", "general.new.loss", ...),
+    # and whether the published version became the one plain `adapter` serves, and why (not).
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    eval_scores: dict[str, float] = field(default_factory=dict)
+    promoted: bool = False
+    promotion_note: str = ""
+    previous_version: int = 0  # the promoted version the new one was compared with
 
     @property
     def done(self) -> bool:
@@ -128,9 +137,10 @@ class AdapterVersion:
 class Adapter:
     name: str
     base_model: str
-    latest_version: int
+    latest_version: int  # the newest published version
     versions: list[AdapterVersion] = field(default_factory=list)
     created_at: datetime | None = None
+    promoted_version: int = 0  # the version plain `name` serves
 
 
 @dataclass(frozen=True)
@@ -225,3 +235,27 @@ class AuditEvent:
     resource: str
     detail: dict[str, Any]
     created_at: datetime | None
+
+
+# -- the feedback loop ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """When an adapter retrains itself on its corrections (adapters.set_retrain_policy)."""
+
+    adapter: str
+    dataset_id: str
+    base_model: str
+    hyperparameters: dict[str, Any]
+    after_corrections: int  # 0: off
+    every_seconds: float  # 0: off
+    evaluation: dict[str, Any]
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class FeedbackImport:
+    """feedback.import_file: all or nothing; with errors, nothing was imported."""
+
+    imported: int
+    errors: list[DatasetError] = field(default_factory=list)

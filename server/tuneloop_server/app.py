@@ -57,6 +57,7 @@ from .services.datasets import DatasetService
 from .services.events import EventHub, poll_changes_forever
 from .services.feedback import FeedbackService
 from .services.inference import InferenceService
+from .services.retrain import RetrainService
 from .services.jobs import JobService
 from .services.serving import ServingManager
 from .services.workers import WorkerService
@@ -103,7 +104,8 @@ class ControlPlane:
         self.jobs = JobService(self.store, self.objects, self.hub, self.quotas, self.audit)
         self.workers = WorkerService(self.store, self.hub, self.serving, settings)
         self.inference = InferenceService(self.store, self.serving)
-        self.feedback = FeedbackService(self.store)
+        self.retrain = RetrainService(self.store, self.jobs, self.audit)
+        self.feedback = FeedbackService(self.store, self.audit, self.retrain)
         self.adapters = AdapterService(self.store, self.objects, self.serving, self.audit)
         self.admin = AdminService(self.store, self.quotas, self.audit)
         self.health = health.aio.HealthServicer()
@@ -123,7 +125,8 @@ class ControlPlane:
         server = grpc.aio.server(interceptors=[ErrorInterceptor(), auth], options=SERVER_OPTIONS)
         datasets_pb2_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(self.datasets), server)
         jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(self.jobs), server)
-        adapters_pb2_grpc.add_AdapterServiceServicer_to_server(AdapterServicer(self.adapters), server)
+        adapters_pb2_grpc.add_AdapterServiceServicer_to_server(
+            AdapterServicer(self.adapters, self.retrain), server)
         inference_pb2_grpc.add_InferenceServiceServicer_to_server(
             InferenceServicer(self.inference), server)
         feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(FeedbackServicer(self.feedback), server)
@@ -139,6 +142,8 @@ class ControlPlane:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._tasks.append(asyncio.create_task(self.workers.reap_expired_leases_forever()))
         self._tasks.append(asyncio.create_task(poll_changes_forever(self.hub, self.store.last_seqs)))
+        self._tasks.append(asyncio.create_task(
+            self.retrain.run_schedules_forever(self.settings.retrain_check_seconds)))
         log.info("control plane listening on %s (data in %s)", self.address, self.settings.data_dir)
         return self.port
 

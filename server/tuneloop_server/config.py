@@ -36,6 +36,8 @@ class ServerSettings(BaseSettings):
     shutdown_grace_seconds: float = 10.0
     # Threads for blocking work (database, files) off the event loop.
     io_threads: int = 32
+    # How often scheduled retrain policies are checked.
+    retrain_check_seconds: float = 10.0
     # Max rows per batched forward pass in the in-process serving engine.
     serving_batch_size: int = 8
     # Adapters kept loaded per base model; the least recently used is unloaded to make room.

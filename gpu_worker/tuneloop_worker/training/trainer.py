@@ -35,12 +35,15 @@ def train(
     on_event: EventSink = lambda event: None,
     should_stop: Callable[[], bool] = lambda: False,
     resume_from: Path | None = None,
+    init_adapter: Path | None = None,
     max_steps: int | None = None,
     keep_checkpoints: int = 2,
 ) -> TrainingResult:
     """Fine-tune a LoRA adapter; the final adapter lands in output_dir/adapter.
 
     resume_from: a checkpoint directory (see checkpoints.latest_checkpoint) to continue from.
+    init_adapter: a PEFT adapter directory whose weights the new adapter starts from (warm
+      start); it must have the same rank and target modules.
     max_steps: stop early after this many optimizer steps (tests and smoke runs).
     Raises TrainingError (the message is for the user), TrainingCancelled.
     """
@@ -54,6 +57,9 @@ def train(
     emit = _Emitter(on_event)
     emit.log(f"loading base model {base_model} ({config.method} on {device.type})")
     model, tokenizer = load_for_training(base_model, cache_dir, config, device)
+    if init_adapter is not None and resume_from is None:
+        _warm_start(model, init_adapter)
+        emit.log(f"warm start from the weights in {init_adapter.name}")
     trainable, total = model.get_nb_trainable_parameters()
     emit.log(f"LoRA rank {config.lora_rank}: {trainable:,} trainable of {total:,} parameters")
     train_set = _tokenize(tokenizer, train_convs, config, emit, "training")
@@ -298,6 +304,24 @@ class _Loop:
         if eval_loss is not None:
             metrics["eval_loss"] = eval_loss
         return metrics
+
+
+def _warm_start(model, adapter_dir: Path) -> None:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    device = next(model.parameters()).device
+    try:
+        weights = load_file(str(adapter_dir / "adapter_model.safetensors"), device=str(device))
+        result = set_peft_model_state_dict(model, weights)
+    except (OSError, RuntimeError) as exc:  # e.g. a size mismatch: another rank
+        raise TrainingError(f"cannot warm start from the previous version: {' '.join(str(exc).split())[:300]}; "
+                            "use the same lora_rank and target_modules, or train from the base") from None
+    missing = [k for k in result.missing_keys if "lora_" in k]
+    if missing:
+        raise TrainingError(f"cannot warm start: the previous version lacks {len(missing)} LoRA "
+                            f"tensors this configuration trains (first: {missing[0]}); use the same "
+                            "target_modules, or train from the base")
 
 
 def _rng_state() -> dict:

@@ -32,6 +32,16 @@ from .requests import (
     upload_requests,
     watch_job_request,
 )
+from .loop import (
+    EVALUATION_KEYS,
+    evaluation_pb,
+    feedback_import,
+    get_retrain_policy_request,
+    import_feedback_request,
+    promote_request,
+    retrain_policy,
+    retrain_policy_request,
+)
 from .responses import (
     adapter,
     adapters,
@@ -55,4 +65,6 @@ __all__ = [
     "list_feedback_request", "list_jobs_request", "submit_feedback_request", "upload_requests",
     "watch_job_request", "adapter", "adapters", "completion", "completion_chunk", "dataset",
     "datasets", "feedback", "feedback_list", "job", "job_event", "jobs",
+    "EVALUATION_KEYS", "evaluation_pb", "feedback_import", "import_feedback_request",
+    "promote_request", "retrain_policy", "retrain_policy_request", "get_retrain_policy_request",
 ]

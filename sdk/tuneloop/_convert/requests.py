@@ -71,6 +71,7 @@ def create_job_request(
     hyperparameters: Mapping[str, Any] | None,
     idempotency_key: str,
     include_feedback: bool,
+    evaluation: jobs_pb2.JobEvaluation | None = None,
 ) -> jobs_pb2.CreateJobRequest:
     return jobs_pb2.CreateJobRequest(
         base_model=base_model,
@@ -83,6 +84,7 @@ def create_job_request(
         hyperparameters=build_hyperparameters(hyperparameters),
         idempotency_key=idempotency_key,
         include_feedback=include_feedback,
+        evaluation=evaluation,
     )
 
 
@@ -152,11 +154,16 @@ def generate_request(
 
 
 def submit_feedback_request(
-    *, request_id: str, correction: str, rating: int | None, note: str
+    *, request_id: str, correction: str, rating: int | None, note: str,
+    messages: Sequence[Mapping[str, str]] | None = None, adapter: str = "",
+    scrub_personal_data: bool = False,
 ) -> feedback_pb2.SubmitFeedbackRequest:
     optional = {"rating": rating} if rating is not None else {}
     return feedback_pb2.SubmitFeedbackRequest(
-        request_id=request_id, correction=correction, note=note, **optional
+        request_id=request_id, correction=correction, note=note, adapter=adapter,
+        messages=[inference_pb2.ChatMessage(role=m["role"], content=m["content"])
+                  for m in messages or ()],
+        scrub_personal_data=scrub_personal_data, **optional
     )
 
 

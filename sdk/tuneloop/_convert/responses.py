@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import types as t
 from ..v1 import adapters_pb2, datasets_pb2, feedback_pb2, inference_pb2, jobs_pb2
 from .fields import enum_name, hyperparameters_to_dict, timestamp
+from .loop import evaluation_dict
 
 
 def dataset(m: datasets_pb2.Dataset) -> t.Dataset:
@@ -35,6 +36,8 @@ def job(m: jobs_pb2.Job) -> t.Job:
         started_at=timestamp(m.started_at, m.HasField("started_at")),
         finished_at=timestamp(m.finished_at, m.HasField("finished_at")),
         queue_position=m.queue_position, estimated_start_seconds=m.estimated_start_seconds,
+        evaluation=evaluation_dict(m.evaluation), eval_scores=dict(m.eval_scores),
+        promoted=m.promoted, promotion_note=m.promotion_note, previous_version=m.previous_version,
     )
 
 
@@ -59,6 +62,7 @@ def adapter(m: adapters_pb2.Adapter) -> t.Adapter:
     return t.Adapter(
         name=m.name, base_model=m.base_model, latest_version=m.latest_version, versions=versions,
         created_at=timestamp(m.created_at, m.HasField("created_at")),
+        promoted_version=m.promoted_version or m.latest_version,
     )
 
 

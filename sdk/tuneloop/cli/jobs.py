@@ -49,6 +49,11 @@ def _show(job: Job) -> None:
     ]
     if job.cancel_requested and not job.done:
         rows.append(("cancel", "requested"))
+    if job.eval_scores:
+        rows.append(("eval scores", metrics_text(job.eval_scores)))
+    if job.promotion_note:
+        verdict = "[green]promoted[/green]" if job.promoted else "[yellow]not promoted[/yellow]"
+        rows.append(("promotion", f"{verdict}: {escape(job.promotion_note)}"))
     if job.error:
         rows.append(("error", f"[red]{escape(job.error)}[/red]"))
     for key, value in rows:
@@ -85,6 +90,13 @@ def create(
         "--hp target_modules=q_proj,v_proj")] = None,
     include_feedback: Annotated[bool, typer.Option(
         "--include-feedback", help="Also train on submitted corrections.")] = False,
+    eval_dataset: Annotated[str | None, typer.Option(
+        help="Eval set the new version must not do worse on than the promoted one.")] = None,
+    warm_start: Annotated[bool, typer.Option(
+        "--warm-start", help="Start from the promoted version's weights.")] = False,
+    feedback_weight: Annotated[int | None, typer.Option(help="Repeat each correction N times.")] = None,
+    promotion_threshold: Annotated[float | None, typer.Option(
+        help="How much worse than the promoted version still counts as no worse.")] = None,
     idempotency_key: Annotated[str | None, typer.Option(help="Reuse to avoid duplicates.")] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Follow the job until it ends.")] = False,
 ) -> None:
@@ -97,6 +109,10 @@ def create(
             validation_dataset=validation_dataset, method=method,
             hyperparameters=_hyperparameters(named, hp or []),
             idempotency_key=idempotency_key, include_feedback=include_feedback,
+            evaluation={k: v for k, v in dict(
+                eval_dataset=eval_dataset, warm_start=warm_start or None,
+                feedback_weight=feedback_weight, promotion_threshold=promotion_threshold).items()
+                if v is not None},
         )
         console.print(f"created job [bold]{job.id}[/bold] ({styled(job.state)})")
         if watch:

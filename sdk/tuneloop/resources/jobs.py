@@ -35,6 +35,7 @@ def _expired(deadline: float | None) -> bool:
 def _create_request(**kwargs: Any) -> Any:
     # The key is fixed here, once: every retry of this request then carries the same key.
     kwargs["idempotency_key"] = kwargs["idempotency_key"] or str(uuid.uuid4())
+    kwargs["evaluation"] = conv.evaluation_pb(kwargs["evaluation"])
     return conv.create_job_request(**kwargs)
 
 
@@ -69,16 +70,21 @@ class Jobs:
     def create(self, *, base_model: str, dataset: str | Dataset, adapter: str,
                validation_dataset: str | Dataset | None = None, method: str = "lora",
                hyperparameters: Mapping[str, Any] | None = None,
-               idempotency_key: str | None = None, include_feedback: bool = False) -> Job:
+               idempotency_key: str | None = None, include_feedback: bool = False,
+               evaluation: Mapping[str, Any] | None = None) -> Job:
         """Queue a fine-tune of `base_model` on `dataset`, published as adapter `adapter`.
 
-        Unknown hyperparameter keys raise InvalidArgumentError before anything is sent.
+        `evaluation` decides whether the new version replaces the promoted one: keys
+        eval_dataset (id or Dataset; default with include_feedback: a held-out eval_share of
+        the corrections, 0.2), promotion_threshold (0), warm_start (False), feedback_weight (1),
+        general_eval_dataset. Unknown hyperparameter or evaluation keys raise
+        InvalidArgumentError before anything is sent.
         """
         req = _create_request(
             base_model=base_model, dataset=dataset, adapter=adapter,
             validation_dataset=validation_dataset, method=method,
             hyperparameters=hyperparameters, idempotency_key=idempotency_key,
-            include_feedback=include_feedback,
+            include_feedback=include_feedback, evaluation=evaluation,
         )
         return conv.job(self._t.call(self._stub.CreateJob, req))
 
@@ -140,13 +146,14 @@ class AsyncJobs:
                      validation_dataset: str | Dataset | None = None, method: str = "lora",
                      hyperparameters: Mapping[str, Any] | None = None,
                      idempotency_key: str | None = None,
-                     include_feedback: bool = False) -> Job:
+                     include_feedback: bool = False,
+                     evaluation: Mapping[str, Any] | None = None) -> Job:
         """See `Jobs.create`."""
         req = _create_request(
             base_model=base_model, dataset=dataset, adapter=adapter,
             validation_dataset=validation_dataset, method=method,
             hyperparameters=hyperparameters, idempotency_key=idempotency_key,
-            include_feedback=include_feedback,
+            include_feedback=include_feedback, evaluation=evaluation,
         )
         return conv.job(await self._t.call(self._stub.CreateJob, req))
 

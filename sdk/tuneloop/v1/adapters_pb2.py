@@ -23,29 +23,36 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from tuneloop.v1 import jobs_pb2 as tuneloop_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atuneloop/v1/adapters.proto\x12\x0btuneloop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"a\n\x0e\x41\x64\x61pterVersion\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa2\x01\n\x07\x41\x64\x61pter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x16\n\x0elatest_version\x18\x03 \x01(\x05\x12-\n\x08versions\x18\x04 \x03(\x0b\x32\x1b.tuneloop.v1.AdapterVersion\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x15\n\x13ListAdaptersRequest\">\n\x14ListAdaptersResponse\x12&\n\x08\x61\x64\x61pters\x18\x01 \x03(\x0b\x32\x14.tuneloop.v1.Adapter\"!\n\x11GetAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"$\n\x14\x44\x65leteAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteAdapterResponse2\x81\x02\n\x0e\x41\x64\x61pterService\x12S\n\x0cListAdapters\x12 .tuneloop.v1.ListAdaptersRequest\x1a!.tuneloop.v1.ListAdaptersResponse\x12\x42\n\nGetAdapter\x12\x1e.tuneloop.v1.GetAdapterRequest\x1a\x14.tuneloop.v1.Adapter\x12V\n\rDeleteAdapter\x12!.tuneloop.v1.DeleteAdapterRequest\x1a\".tuneloop.v1.DeleteAdapterResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atuneloop/v1/adapters.proto\x12\x0btuneloop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16tuneloop/v1/jobs.proto\"a\n\x0e\x41\x64\x61pterVersion\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbc\x01\n\x07\x41\x64\x61pter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x16\n\x0elatest_version\x18\x03 \x01(\x05\x12-\n\x08versions\x18\x04 \x03(\x0b\x32\x1b.tuneloop.v1.AdapterVersion\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10promoted_version\x18\x06 \x01(\x05\"6\n\x15PromoteAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\"\xf2\x01\n\rRetrainPolicy\x12\x0f\n\x07\x61\x64\x61pter\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x35\n\x0fhyperparameters\x18\x04 \x01(\x0b\x32\x1c.tuneloop.v1.Hyperparameters\x12\x19\n\x11\x61\x66ter_corrections\x18\x05 \x01(\x05\x12\x15\n\revery_seconds\x18\x06 \x01(\x01\x12.\n\nevaluation\x18\x07 \x01(\x0b\x32\x1a.tuneloop.v1.JobEvaluation\x12\x0f\n\x07\x65nabled\x18\x08 \x01(\x08\"*\n\x17GetRetrainPolicyRequest\x12\x0f\n\x07\x61\x64\x61pter\x18\x01 \x01(\t\"\x15\n\x13ListAdaptersRequest\">\n\x14ListAdaptersResponse\x12&\n\x08\x61\x64\x61pters\x18\x01 \x03(\x0b\x32\x14.tuneloop.v1.Adapter\"!\n\x11GetAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"$\n\x14\x44\x65leteAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteAdapterResponse2\xef\x03\n\x0e\x41\x64\x61pterService\x12S\n\x0cListAdapters\x12 .tuneloop.v1.ListAdaptersRequest\x1a!.tuneloop.v1.ListAdaptersResponse\x12\x42\n\nGetAdapter\x12\x1e.tuneloop.v1.GetAdapterRequest\x1a\x14.tuneloop.v1.Adapter\x12V\n\rDeleteAdapter\x12!.tuneloop.v1.DeleteAdapterRequest\x1a\".tuneloop.v1.DeleteAdapterResponse\x12J\n\x0ePromoteAdapter\x12\".tuneloop.v1.PromoteAdapterRequest\x1a\x14.tuneloop.v1.Adapter\x12J\n\x10SetRetrainPolicy\x12\x1a.tuneloop.v1.RetrainPolicy\x1a\x1a.tuneloop.v1.RetrainPolicy\x12T\n\x10GetRetrainPolicy\x12$.tuneloop.v1.GetRetrainPolicyRequest\x1a\x1a.tuneloop.v1.RetrainPolicyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tuneloop.v1.adapters_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ADAPTERVERSION']._serialized_start=76
-  _globals['_ADAPTERVERSION']._serialized_end=173
-  _globals['_ADAPTER']._serialized_start=176
-  _globals['_ADAPTER']._serialized_end=338
-  _globals['_LISTADAPTERSREQUEST']._serialized_start=340
-  _globals['_LISTADAPTERSREQUEST']._serialized_end=361
-  _globals['_LISTADAPTERSRESPONSE']._serialized_start=363
-  _globals['_LISTADAPTERSRESPONSE']._serialized_end=425
-  _globals['_GETADAPTERREQUEST']._serialized_start=427
-  _globals['_GETADAPTERREQUEST']._serialized_end=460
-  _globals['_DELETEADAPTERREQUEST']._serialized_start=462
-  _globals['_DELETEADAPTERREQUEST']._serialized_end=498
-  _globals['_DELETEADAPTERRESPONSE']._serialized_start=500
-  _globals['_DELETEADAPTERRESPONSE']._serialized_end=523
-  _globals['_ADAPTERSERVICE']._serialized_start=526
-  _globals['_ADAPTERSERVICE']._serialized_end=783
+  _globals['_ADAPTERVERSION']._serialized_start=100
+  _globals['_ADAPTERVERSION']._serialized_end=197
+  _globals['_ADAPTER']._serialized_start=200
+  _globals['_ADAPTER']._serialized_end=388
+  _globals['_PROMOTEADAPTERREQUEST']._serialized_start=390
+  _globals['_PROMOTEADAPTERREQUEST']._serialized_end=444
+  _globals['_RETRAINPOLICY']._serialized_start=447
+  _globals['_RETRAINPOLICY']._serialized_end=689
+  _globals['_GETRETRAINPOLICYREQUEST']._serialized_start=691
+  _globals['_GETRETRAINPOLICYREQUEST']._serialized_end=733
+  _globals['_LISTADAPTERSREQUEST']._serialized_start=735
+  _globals['_LISTADAPTERSREQUEST']._serialized_end=756
+  _globals['_LISTADAPTERSRESPONSE']._serialized_start=758
+  _globals['_LISTADAPTERSRESPONSE']._serialized_end=820
+  _globals['_GETADAPTERREQUEST']._serialized_start=822
+  _globals['_GETADAPTERREQUEST']._serialized_end=855
+  _globals['_DELETEADAPTERREQUEST']._serialized_start=857
+  _globals['_DELETEADAPTERREQUEST']._serialized_end=893
+  _globals['_DELETEADAPTERRESPONSE']._serialized_start=895
+  _globals['_DELETEADAPTERRESPONSE']._serialized_end=918
+  _globals['_ADAPTERSERVICE']._serialized_start=921
+  _globals['_ADAPTERSERVICE']._serialized_end=1416
 # @@protoc_insertion_point(module_scope)

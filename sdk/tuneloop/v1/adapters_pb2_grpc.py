@@ -50,6 +50,21 @@ class AdapterServiceStub:
                 request_serializer=tuneloop_dot_v1_dot_adapters__pb2.DeleteAdapterRequest.SerializeToString,
                 response_deserializer=tuneloop_dot_v1_dot_adapters__pb2.DeleteAdapterResponse.FromString,
                 _registered_method=True)
+        self.PromoteAdapter = channel.unary_unary(
+                '/tuneloop.v1.AdapterService/PromoteAdapter',
+                request_serializer=tuneloop_dot_v1_dot_adapters__pb2.PromoteAdapterRequest.SerializeToString,
+                response_deserializer=tuneloop_dot_v1_dot_adapters__pb2.Adapter.FromString,
+                _registered_method=True)
+        self.SetRetrainPolicy = channel.unary_unary(
+                '/tuneloop.v1.AdapterService/SetRetrainPolicy',
+                request_serializer=tuneloop_dot_v1_dot_adapters__pb2.RetrainPolicy.SerializeToString,
+                response_deserializer=tuneloop_dot_v1_dot_adapters__pb2.RetrainPolicy.FromString,
+                _registered_method=True)
+        self.GetRetrainPolicy = channel.unary_unary(
+                '/tuneloop.v1.AdapterService/GetRetrainPolicy',
+                request_serializer=tuneloop_dot_v1_dot_adapters__pb2.GetRetrainPolicyRequest.SerializeToString,
+                response_deserializer=tuneloop_dot_v1_dot_adapters__pb2.RetrainPolicy.FromString,
+                _registered_method=True)
 
 
 class AdapterServiceServicer:
@@ -75,6 +90,26 @@ class AdapterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PromoteAdapter(self, request, context):
+        """Make `version` the one plain `name` serves: roll back, or forward past a failed gate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRetrainPolicy(self, request, context):
+        """When to retrain the adapter on its corrections by itself, and how.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRetrainPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdapterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +127,21 @@ def add_AdapterServiceServicer_to_server(servicer, server):
                     servicer.DeleteAdapter,
                     request_deserializer=tuneloop_dot_v1_dot_adapters__pb2.DeleteAdapterRequest.FromString,
                     response_serializer=tuneloop_dot_v1_dot_adapters__pb2.DeleteAdapterResponse.SerializeToString,
+            ),
+            'PromoteAdapter': grpc.unary_unary_rpc_method_handler(
+                    servicer.PromoteAdapter,
+                    request_deserializer=tuneloop_dot_v1_dot_adapters__pb2.PromoteAdapterRequest.FromString,
+                    response_serializer=tuneloop_dot_v1_dot_adapters__pb2.Adapter.SerializeToString,
+            ),
+            'SetRetrainPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRetrainPolicy,
+                    request_deserializer=tuneloop_dot_v1_dot_adapters__pb2.RetrainPolicy.FromString,
+                    response_serializer=tuneloop_dot_v1_dot_adapters__pb2.RetrainPolicy.SerializeToString,
+            ),
+            'GetRetrainPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRetrainPolicy,
+                    request_deserializer=tuneloop_dot_v1_dot_adapters__pb2.GetRetrainPolicyRequest.FromString,
+                    response_serializer=tuneloop_dot_v1_dot_adapters__pb2.RetrainPolicy.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +226,87 @@ class AdapterService:
             '/tuneloop.v1.AdapterService/DeleteAdapter',
             tuneloop_dot_v1_dot_adapters__pb2.DeleteAdapterRequest.SerializeToString,
             tuneloop_dot_v1_dot_adapters__pb2.DeleteAdapterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PromoteAdapter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneloop.v1.AdapterService/PromoteAdapter',
+            tuneloop_dot_v1_dot_adapters__pb2.PromoteAdapterRequest.SerializeToString,
+            tuneloop_dot_v1_dot_adapters__pb2.Adapter.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRetrainPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneloop.v1.AdapterService/SetRetrainPolicy',
+            tuneloop_dot_v1_dot_adapters__pb2.RetrainPolicy.SerializeToString,
+            tuneloop_dot_v1_dot_adapters__pb2.RetrainPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRetrainPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneloop.v1.AdapterService/GetRetrainPolicy',
+            tuneloop_dot_v1_dot_adapters__pb2.GetRetrainPolicyRequest.SerializeToString,
+            tuneloop_dot_v1_dot_adapters__pb2.RetrainPolicy.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,21 +26,27 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from tuneloop.v1 import inference_pb2 as tuneloop_dot_v1_dot_inference__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atuneloop/v1/feedback.proto\x12\x0btuneloop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1btuneloop/v1/inference.proto\"m\n\x15SubmitFeedbackRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\ncorrection\x18\x02 \x01(\t\x12\x13\n\x06rating\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0c\n\x04note\x18\x04 \x01(\tB\t\n\x07_rating\"\x82\x02\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x03 \x01(\t\x12\x17\n\x0f\x61\x64\x61pter_version\x18\x04 \x01(\x05\x12*\n\x08messages\x18\x05 \x03(\x0b\x32\x18.tuneloop.v1.ChatMessage\x12\x0e\n\x06output\x18\x06 \x01(\t\x12\x12\n\ncorrection\x18\x07 \x01(\t\x12\x13\n\x06rating\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x0c\n\x04note\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\t\n\x07_rating\"&\n\x13ListFeedbackRequest\x12\x0f\n\x07\x61\x64\x61pter\x18\x01 \x01(\t\"?\n\x14ListFeedbackResponse\x12\'\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x03(\x0b\x32\x15.tuneloop.v1.Feedback2\xb3\x01\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12K\n\x0eSubmitFeedback\x12\".tuneloop.v1.SubmitFeedbackRequest\x1a\x15.tuneloop.v1.Feedback\x12S\n\x0cListFeedback\x12 .tuneloop.v1.ListFeedbackRequest\x1a!.tuneloop.v1.ListFeedbackResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atuneloop/v1/feedback.proto\x12\x0btuneloop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1btuneloop/v1/inference.proto\"\xc7\x01\n\x15SubmitFeedbackRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\ncorrection\x18\x02 \x01(\t\x12\x13\n\x06rating\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0c\n\x04note\x18\x04 \x01(\t\x12*\n\x08messages\x18\x05 \x03(\x0b\x32\x18.tuneloop.v1.ChatMessage\x12\x0f\n\x07\x61\x64\x61pter\x18\x06 \x01(\t\x12\x1b\n\x13scrub_personal_data\x18\x07 \x01(\x08\x42\t\n\x07_rating\"h\n\x15ImportFeedbackRequest\x12\x0f\n\x07\x61\x64\x61pter\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12\x1b\n\x13scrub_personal_data\x18\x04 \x01(\x08\"2\n\x11\x46\x65\x65\x64\x62\x61\x63kLineError\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"Z\n\x16ImportFeedbackResponse\x12\x10\n\x08imported\x18\x01 \x01(\x05\x12.\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1e.tuneloop.v1.FeedbackLineError\"\x82\x02\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x03 \x01(\t\x12\x17\n\x0f\x61\x64\x61pter_version\x18\x04 \x01(\x05\x12*\n\x08messages\x18\x05 \x03(\x0b\x32\x18.tuneloop.v1.ChatMessage\x12\x0e\n\x06output\x18\x06 \x01(\t\x12\x12\n\ncorrection\x18\x07 \x01(\t\x12\x13\n\x06rating\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x0c\n\x04note\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\t\n\x07_rating\"&\n\x13ListFeedbackRequest\x12\x0f\n\x07\x61\x64\x61pter\x18\x01 \x01(\t\"?\n\x14ListFeedbackResponse\x12\'\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x01 \x03(\x0b\x32\x15.tuneloop.v1.Feedback2\x8e\x02\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12K\n\x0eSubmitFeedback\x12\".tuneloop.v1.SubmitFeedbackRequest\x1a\x15.tuneloop.v1.Feedback\x12S\n\x0cListFeedback\x12 .tuneloop.v1.ListFeedbackRequest\x1a!.tuneloop.v1.ListFeedbackResponse\x12Y\n\x0eImportFeedback\x12\".tuneloop.v1.ImportFeedbackRequest\x1a#.tuneloop.v1.ImportFeedbackResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tuneloop.v1.feedback_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SUBMITFEEDBACKREQUEST']._serialized_start=105
-  _globals['_SUBMITFEEDBACKREQUEST']._serialized_end=214
-  _globals['_FEEDBACK']._serialized_start=217
-  _globals['_FEEDBACK']._serialized_end=475
-  _globals['_LISTFEEDBACKREQUEST']._serialized_start=477
-  _globals['_LISTFEEDBACKREQUEST']._serialized_end=515
-  _globals['_LISTFEEDBACKRESPONSE']._serialized_start=517
-  _globals['_LISTFEEDBACKRESPONSE']._serialized_end=580
-  _globals['_FEEDBACKSERVICE']._serialized_start=583
-  _globals['_FEEDBACKSERVICE']._serialized_end=762
+  _globals['_SUBMITFEEDBACKREQUEST']._serialized_start=106
+  _globals['_SUBMITFEEDBACKREQUEST']._serialized_end=305
+  _globals['_IMPORTFEEDBACKREQUEST']._serialized_start=307
+  _globals['_IMPORTFEEDBACKREQUEST']._serialized_end=411
+  _globals['_FEEDBACKLINEERROR']._serialized_start=413
+  _globals['_FEEDBACKLINEERROR']._serialized_end=463
+  _globals['_IMPORTFEEDBACKRESPONSE']._serialized_start=465
+  _globals['_IMPORTFEEDBACKRESPONSE']._serialized_end=555
+  _globals['_FEEDBACK']._serialized_start=558
+  _globals['_FEEDBACK']._serialized_end=816
+  _globals['_LISTFEEDBACKREQUEST']._serialized_start=818
+  _globals['_LISTFEEDBACKREQUEST']._serialized_end=856
+  _globals['_LISTFEEDBACKRESPONSE']._serialized_start=858
+  _globals['_LISTFEEDBACKRESPONSE']._serialized_end=921
+  _globals['_FEEDBACKSERVICE']._serialized_start=924
+  _globals['_FEEDBACKSERVICE']._serialized_end=1194
 # @@protoc_insertion_point(module_scope)

@@ -11,16 +11,50 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SubmitFeedbackRequest(_message.Message):
-    __slots__ = ("request_id", "correction", "rating", "note")
+    __slots__ = ("request_id", "correction", "rating", "note", "messages", "adapter", "scrub_personal_data")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CORRECTION_FIELD_NUMBER: _ClassVar[int]
     RATING_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    SCRUB_PERSONAL_DATA_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     correction: str
     rating: int
     note: str
-    def __init__(self, request_id: _Optional[str] = ..., correction: _Optional[str] = ..., rating: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
+    messages: _containers.RepeatedCompositeFieldContainer[_inference_pb2.ChatMessage]
+    adapter: str
+    scrub_personal_data: bool
+    def __init__(self, request_id: _Optional[str] = ..., correction: _Optional[str] = ..., rating: _Optional[int] = ..., note: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_inference_pb2.ChatMessage, _Mapping]]] = ..., adapter: _Optional[str] = ..., scrub_personal_data: _Optional[bool] = ...) -> None: ...
+
+class ImportFeedbackRequest(_message.Message):
+    __slots__ = ("adapter", "filename", "content", "scrub_personal_data")
+    ADAPTER_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    SCRUB_PERSONAL_DATA_FIELD_NUMBER: _ClassVar[int]
+    adapter: str
+    filename: str
+    content: bytes
+    scrub_personal_data: bool
+    def __init__(self, adapter: _Optional[str] = ..., filename: _Optional[str] = ..., content: _Optional[bytes] = ..., scrub_personal_data: _Optional[bool] = ...) -> None: ...
+
+class FeedbackLineError(_message.Message):
+    __slots__ = ("line", "message")
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    line: int
+    message: str
+    def __init__(self, line: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ImportFeedbackResponse(_message.Message):
+    __slots__ = ("imported", "errors")
+    IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    imported: int
+    errors: _containers.RepeatedCompositeFieldContainer[FeedbackLineError]
+    def __init__(self, imported: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[FeedbackLineError, _Mapping]]] = ...) -> None: ...
 
 class Feedback(_message.Message):
     __slots__ = ("id", "request_id", "adapter", "adapter_version", "messages", "output", "correction", "rating", "note", "created_at")

@@ -45,6 +45,11 @@ class FeedbackServiceStub:
                 request_serializer=tuneloop_dot_v1_dot_feedback__pb2.ListFeedbackRequest.SerializeToString,
                 response_deserializer=tuneloop_dot_v1_dot_feedback__pb2.ListFeedbackResponse.FromString,
                 _registered_method=True)
+        self.ImportFeedback = channel.unary_unary(
+                '/tuneloop.v1.FeedbackService/ImportFeedback',
+                request_serializer=tuneloop_dot_v1_dot_feedback__pb2.ImportFeedbackRequest.SerializeToString,
+                response_deserializer=tuneloop_dot_v1_dot_feedback__pb2.ImportFeedbackResponse.FromString,
+                _registered_method=True)
 
 
 class FeedbackServiceServicer:
@@ -63,6 +68,12 @@ class FeedbackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportFeedback(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedbackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +86,11 @@ def add_FeedbackServiceServicer_to_server(servicer, server):
                     servicer.ListFeedback,
                     request_deserializer=tuneloop_dot_v1_dot_feedback__pb2.ListFeedbackRequest.FromString,
                     response_serializer=tuneloop_dot_v1_dot_feedback__pb2.ListFeedbackResponse.SerializeToString,
+            ),
+            'ImportFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportFeedback,
+                    request_deserializer=tuneloop_dot_v1_dot_feedback__pb2.ImportFeedbackRequest.FromString,
+                    response_serializer=tuneloop_dot_v1_dot_feedback__pb2.ImportFeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +148,33 @@ class FeedbackService:
             '/tuneloop.v1.FeedbackService/ListFeedback',
             tuneloop_dot_v1_dot_feedback__pb2.ListFeedbackRequest.SerializeToString,
             tuneloop_dot_v1_dot_feedback__pb2.ListFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneloop.v1.FeedbackService/ImportFeedback',
+            tuneloop_dot_v1_dot_feedback__pb2.ImportFeedbackRequest.SerializeToString,
+            tuneloop_dot_v1_dot_feedback__pb2.ImportFeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -86,7 +86,7 @@ class Hyperparameters(_message.Message):
     def __init__(self, epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., lora_rank: _Optional[int] = ..., lora_alpha: _Optional[float] = ..., lora_dropout: _Optional[float] = ..., batch_size: _Optional[int] = ..., gradient_accumulation_steps: _Optional[int] = ..., max_seq_length: _Optional[int] = ..., warmup_ratio: _Optional[float] = ..., weight_decay: _Optional[float] = ..., max_grad_norm: _Optional[float] = ..., seed: _Optional[int] = ..., eval_every_steps: _Optional[int] = ..., checkpoint_every_steps: _Optional[int] = ..., target_modules: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
-    __slots__ = ("base_model", "dataset_id", "adapter", "validation_dataset_id", "method", "hyperparameters", "idempotency_key", "include_feedback")
+    __slots__ = ("base_model", "dataset_id", "adapter", "validation_dataset_id", "method", "hyperparameters", "idempotency_key", "include_feedback", "evaluation")
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +95,7 @@ class CreateJobRequest(_message.Message):
     HYPERPARAMETERS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    EVALUATION_FIELD_NUMBER: _ClassVar[int]
     base_model: str
     dataset_id: str
     adapter: str
@@ -103,11 +104,35 @@ class CreateJobRequest(_message.Message):
     hyperparameters: Hyperparameters
     idempotency_key: str
     include_feedback: bool
-    def __init__(self, base_model: _Optional[str] = ..., dataset_id: _Optional[str] = ..., adapter: _Optional[str] = ..., validation_dataset_id: _Optional[str] = ..., method: _Optional[_Union[Method, str]] = ..., hyperparameters: _Optional[_Union[Hyperparameters, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., include_feedback: _Optional[bool] = ...) -> None: ...
+    evaluation: JobEvaluation
+    def __init__(self, base_model: _Optional[str] = ..., dataset_id: _Optional[str] = ..., adapter: _Optional[str] = ..., validation_dataset_id: _Optional[str] = ..., method: _Optional[_Union[Method, str]] = ..., hyperparameters: _Optional[_Union[Hyperparameters, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., include_feedback: _Optional[bool] = ..., evaluation: _Optional[_Union[JobEvaluation, _Mapping]] = ...) -> None: ...
+
+class JobEvaluation(_message.Message):
+    __slots__ = ("eval_dataset_id", "eval_share", "promotion_threshold", "warm_start", "feedback_weight", "general_eval_dataset_id")
+    EVAL_DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    EVAL_SHARE_FIELD_NUMBER: _ClassVar[int]
+    PROMOTION_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    WARM_START_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    GENERAL_EVAL_DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    eval_dataset_id: str
+    eval_share: float
+    promotion_threshold: float
+    warm_start: bool
+    feedback_weight: int
+    general_eval_dataset_id: str
+    def __init__(self, eval_dataset_id: _Optional[str] = ..., eval_share: _Optional[float] = ..., promotion_threshold: _Optional[float] = ..., warm_start: _Optional[bool] = ..., feedback_weight: _Optional[int] = ..., general_eval_dataset_id: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "state", "base_model", "dataset_id", "validation_dataset_id", "adapter", "adapter_version", "method", "hyperparameters", "include_feedback", "cancel_requested", "error", "step", "total_steps", "metrics", "attempt", "created_at", "started_at", "finished_at", "queue_position", "estimated_start_seconds")
+    __slots__ = ("id", "state", "base_model", "dataset_id", "validation_dataset_id", "adapter", "adapter_version", "method", "hyperparameters", "include_feedback", "cancel_requested", "error", "step", "total_steps", "metrics", "attempt", "created_at", "started_at", "finished_at", "queue_position", "estimated_start_seconds", "evaluation", "eval_scores", "promoted", "promotion_note", "previous_version")
     class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class EvalScoresEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +160,11 @@ class Job(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_START_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    EVALUATION_FIELD_NUMBER: _ClassVar[int]
+    EVAL_SCORES_FIELD_NUMBER: _ClassVar[int]
+    PROMOTED_FIELD_NUMBER: _ClassVar[int]
+    PROMOTION_NOTE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
     id: str
     state: JobState
     base_model: str
@@ -156,7 +186,12 @@ class Job(_message.Message):
     finished_at: _timestamp_pb2.Timestamp
     queue_position: int
     estimated_start_seconds: float
-    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., base_model: _Optional[str] = ..., dataset_id: _Optional[str] = ..., validation_dataset_id: _Optional[str] = ..., adapter: _Optional[str] = ..., adapter_version: _Optional[int] = ..., method: _Optional[_Union[Method, str]] = ..., hyperparameters: _Optional[_Union[Hyperparameters, _Mapping]] = ..., include_feedback: _Optional[bool] = ..., cancel_requested: _Optional[bool] = ..., error: _Optional[str] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., attempt: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queue_position: _Optional[int] = ..., estimated_start_seconds: _Optional[float] = ...) -> None: ...
+    evaluation: JobEvaluation
+    eval_scores: _containers.ScalarMap[str, float]
+    promoted: bool
+    promotion_note: str
+    previous_version: int
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., base_model: _Optional[str] = ..., dataset_id: _Optional[str] = ..., validation_dataset_id: _Optional[str] = ..., adapter: _Optional[str] = ..., adapter_version: _Optional[int] = ..., method: _Optional[_Union[Method, str]] = ..., hyperparameters: _Optional[_Union[Hyperparameters, _Mapping]] = ..., include_feedback: _Optional[bool] = ..., cancel_requested: _Optional[bool] = ..., error: _Optional[str] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., attempt: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queue_position: _Optional[int] = ..., estimated_start_seconds: _Optional[float] = ..., evaluation: _Optional[_Union[JobEvaluation, _Mapping]] = ..., eval_scores: _Optional[_Mapping[str, float]] = ..., promoted: _Optional[bool] = ..., promotion_note: _Optional[str] = ..., previous_version: _Optional[int] = ...) -> None: ...
 
 class JobEvent(_message.Message):
     __slots__ = ("seq", "job_id", "type", "state", "step", "total_steps", "metrics", "message", "created_at")

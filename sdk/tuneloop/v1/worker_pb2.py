@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tuneloop.v1 import jobs_pb2 as tuneloop_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tuneloop/v1/worker.proto\x12\x0btuneloop.v1\x1a\x16tuneloop/v1/jobs.proto\"P\n\x15RegisterWorkerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63\x63\x65lerator\x18\x02 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x03\"f\n\x16RegisterWorkerResponse\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x15\n\rlease_seconds\x18\x02 \x01(\x01\x12\"\n\x1aheartbeat_interval_seconds\x18\x03 \x01(\x01\":\n\x0fLeaseJobRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x14\n\x0cwait_seconds\x18\x02 \x01(\x01\"\xbc\x01\n\rJobAssignment\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.tuneloop.v1.Job\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x13\n\x0b\x64\x61taset_key\x18\x03 \x01(\t\x12\x1e\n\x16validation_dataset_key\x18\x04 \x01(\t\x12\x14\n\x0c\x66\x65\x65\x64\x62\x61\x63k_key\x18\x05 \x01(\t\x12\x15\n\routput_prefix\x18\x06 \x01(\t\x12\x19\n\x11\x63heckpoint_prefix\x18\x07 \x01(\t\"B\n\x10LeaseJobResponse\x12.\n\nassignment\x18\x01 \x01(\x0b\x32\x1a.tuneloop.v1.JobAssignment\"F\n\x10HeartbeatRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\"-\n\x11HeartbeatResponse\x12\x18\n\x10\x63\x61ncel_requested\x18\x01 \x01(\x08\"\xcf\x01\n\x0bWorkerEvent\x12$\n\x04type\x18\x01 \x01(\x0e\x32\x16.tuneloop.v1.EventType\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x13\n\x0btotal_steps\x18\x03 \x01(\x03\x12\x36\n\x07metrics\x18\x04 \x03(\x0b\x32%.tuneloop.v1.WorkerEvent.MetricsEntry\x12\x0f\n\x07message\x18\x05 \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"s\n\x13ReportEventsRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12(\n\x06\x65vents\x18\x04 \x03(\x0b\x32\x18.tuneloop.v1.WorkerEvent\"0\n\x14ReportEventsResponse\x12\x18\n\x10\x63\x61ncel_requested\x18\x01 \x01(\x08\"\xdc\x01\n\x12\x43ompleteJobRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x13\n\x0b\x61\x64\x61pter_key\x18\x04 \x01(\t\x12H\n\rfinal_metrics\x18\x05 \x03(\x0b\x32\x31.tuneloop.v1.CompleteJobRequest.FinalMetricsEntry\x1a\x33\n\x11\x46inalMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\".\n\x13\x43ompleteJobResponse\x12\x17\n\x0f\x61\x64\x61pter_version\x18\x01 \x01(\x05\"y\n\x0e\x46\x61ilJobRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x11\n\tcancelled\x18\x05 \x01(\x08\x12\x11\n\tretryable\x18\x06 \x01(\x08\"\x11\n\x0f\x46\x61ilJobResponse2\xec\x03\n\rWorkerService\x12Y\n\x0eRegisterWorker\x12\".tuneloop.v1.RegisterWorkerRequest\x1a#.tuneloop.v1.RegisterWorkerResponse\x12G\n\x08LeaseJob\x12\x1c.tuneloop.v1.LeaseJobRequest\x1a\x1d.tuneloop.v1.LeaseJobResponse\x12J\n\tHeartbeat\x12\x1d.tuneloop.v1.HeartbeatRequest\x1a\x1e.tuneloop.v1.HeartbeatResponse\x12S\n\x0cReportEvents\x12 .tuneloop.v1.ReportEventsRequest\x1a!.tuneloop.v1.ReportEventsResponse\x12P\n\x0b\x43ompleteJob\x12\x1f.tuneloop.v1.CompleteJobRequest\x1a .tuneloop.v1.CompleteJobResponse\x12\x44\n\x07\x46\x61ilJob\x12\x1b.tuneloop.v1.FailJobRequest\x1a\x1c.tuneloop.v1.FailJobResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tuneloop/v1/worker.proto\x12\x0btuneloop.v1\x1a\x16tuneloop/v1/jobs.proto\"P\n\x15RegisterWorkerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63\x63\x65lerator\x18\x02 \x01(\t\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x03\"f\n\x16RegisterWorkerResponse\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x15\n\rlease_seconds\x18\x02 \x01(\x01\x12\"\n\x1aheartbeat_interval_seconds\x18\x03 \x01(\x01\":\n\x0fLeaseJobRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x14\n\x0cwait_seconds\x18\x02 \x01(\x01\"\x9a\x02\n\rJobAssignment\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.tuneloop.v1.Job\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x13\n\x0b\x64\x61taset_key\x18\x03 \x01(\t\x12\x1e\n\x16validation_dataset_key\x18\x04 \x01(\t\x12\x14\n\x0c\x66\x65\x65\x64\x62\x61\x63k_key\x18\x05 \x01(\t\x12\x15\n\routput_prefix\x18\x06 \x01(\t\x12\x19\n\x11\x63heckpoint_prefix\x18\x07 \x01(\t\x12\x10\n\x08\x65val_key\x18\x08 \x01(\t\x12\x18\n\x10general_eval_key\x18\t \x01(\t\x12\x1c\n\x14previous_adapter_key\x18\n \x01(\t\x12\x12\n\nwarm_start\x18\x0b \x01(\x08\"B\n\x10LeaseJobResponse\x12.\n\nassignment\x18\x01 \x01(\x0b\x32\x1a.tuneloop.v1.JobAssignment\"F\n\x10HeartbeatRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\"-\n\x11HeartbeatResponse\x12\x18\n\x10\x63\x61ncel_requested\x18\x01 \x01(\x08\"\xcf\x01\n\x0bWorkerEvent\x12$\n\x04type\x18\x01 \x01(\x0e\x32\x16.tuneloop.v1.EventType\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x13\n\x0btotal_steps\x18\x03 \x01(\x03\x12\x36\n\x07metrics\x18\x04 \x03(\x0b\x32%.tuneloop.v1.WorkerEvent.MetricsEntry\x12\x0f\n\x07message\x18\x05 \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"s\n\x13ReportEventsRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12(\n\x06\x65vents\x18\x04 \x03(\x0b\x32\x18.tuneloop.v1.WorkerEvent\"0\n\x14ReportEventsResponse\x12\x18\n\x10\x63\x61ncel_requested\x18\x01 \x01(\x08\"\xdc\x01\n\x12\x43ompleteJobRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x13\n\x0b\x61\x64\x61pter_key\x18\x04 \x01(\t\x12H\n\rfinal_metrics\x18\x05 \x03(\x0b\x32\x31.tuneloop.v1.CompleteJobRequest.FinalMetricsEntry\x1a\x33\n\x11\x46inalMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\".\n\x13\x43ompleteJobResponse\x12\x17\n\x0f\x61\x64\x61pter_version\x18\x01 \x01(\x05\"y\n\x0e\x46\x61ilJobRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x11\n\tcancelled\x18\x05 \x01(\x08\x12\x11\n\tretryable\x18\x06 \x01(\x08\"\x11\n\x0f\x46\x61ilJobResponse2\xec\x03\n\rWorkerService\x12Y\n\x0eRegisterWorker\x12\".tuneloop.v1.RegisterWorkerRequest\x1a#.tuneloop.v1.RegisterWorkerResponse\x12G\n\x08LeaseJob\x12\x1c.tuneloop.v1.LeaseJobRequest\x1a\x1d.tuneloop.v1.LeaseJobResponse\x12J\n\tHeartbeat\x12\x1d.tuneloop.v1.HeartbeatRequest\x1a\x1e.tuneloop.v1.HeartbeatResponse\x12S\n\x0cReportEvents\x12 .tuneloop.v1.ReportEventsRequest\x1a!.tuneloop.v1.ReportEventsResponse\x12P\n\x0b\x43ompleteJob\x12\x1f.tuneloop.v1.CompleteJobRequest\x1a .tuneloop.v1.CompleteJobResponse\x12\x44\n\x07\x46\x61ilJob\x12\x1b.tuneloop.v1.FailJobRequest\x1a\x1c.tuneloop.v1.FailJobResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,31 +43,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LEASEJOBREQUEST']._serialized_start=251
   _globals['_LEASEJOBREQUEST']._serialized_end=309
   _globals['_JOBASSIGNMENT']._serialized_start=312
-  _globals['_JOBASSIGNMENT']._serialized_end=500
-  _globals['_LEASEJOBRESPONSE']._serialized_start=502
-  _globals['_LEASEJOBRESPONSE']._serialized_end=568
-  _globals['_HEARTBEATREQUEST']._serialized_start=570
-  _globals['_HEARTBEATREQUEST']._serialized_end=640
-  _globals['_HEARTBEATRESPONSE']._serialized_start=642
-  _globals['_HEARTBEATRESPONSE']._serialized_end=687
-  _globals['_WORKEREVENT']._serialized_start=690
-  _globals['_WORKEREVENT']._serialized_end=897
-  _globals['_WORKEREVENT_METRICSENTRY']._serialized_start=851
-  _globals['_WORKEREVENT_METRICSENTRY']._serialized_end=897
-  _globals['_REPORTEVENTSREQUEST']._serialized_start=899
-  _globals['_REPORTEVENTSREQUEST']._serialized_end=1014
-  _globals['_REPORTEVENTSRESPONSE']._serialized_start=1016
-  _globals['_REPORTEVENTSRESPONSE']._serialized_end=1064
-  _globals['_COMPLETEJOBREQUEST']._serialized_start=1067
-  _globals['_COMPLETEJOBREQUEST']._serialized_end=1287
-  _globals['_COMPLETEJOBREQUEST_FINALMETRICSENTRY']._serialized_start=1236
-  _globals['_COMPLETEJOBREQUEST_FINALMETRICSENTRY']._serialized_end=1287
-  _globals['_COMPLETEJOBRESPONSE']._serialized_start=1289
-  _globals['_COMPLETEJOBRESPONSE']._serialized_end=1335
-  _globals['_FAILJOBREQUEST']._serialized_start=1337
-  _globals['_FAILJOBREQUEST']._serialized_end=1458
-  _globals['_FAILJOBRESPONSE']._serialized_start=1460
-  _globals['_FAILJOBRESPONSE']._serialized_end=1477
-  _globals['_WORKERSERVICE']._serialized_start=1480
-  _globals['_WORKERSERVICE']._serialized_end=1972
+  _globals['_JOBASSIGNMENT']._serialized_end=594
+  _globals['_LEASEJOBRESPONSE']._serialized_start=596
+  _globals['_LEASEJOBRESPONSE']._serialized_end=662
+  _globals['_HEARTBEATREQUEST']._serialized_start=664
+  _globals['_HEARTBEATREQUEST']._serialized_end=734
+  _globals['_HEARTBEATRESPONSE']._serialized_start=736
+  _globals['_HEARTBEATRESPONSE']._serialized_end=781
+  _globals['_WORKEREVENT']._serialized_start=784
+  _globals['_WORKEREVENT']._serialized_end=991
+  _globals['_WORKEREVENT_METRICSENTRY']._serialized_start=945
+  _globals['_WORKEREVENT_METRICSENTRY']._serialized_end=991
+  _globals['_REPORTEVENTSREQUEST']._serialized_start=993
+  _globals['_REPORTEVENTSREQUEST']._serialized_end=1108
+  _globals['_REPORTEVENTSRESPONSE']._serialized_start=1110
+  _globals['_REPORTEVENTSRESPONSE']._serialized_end=1158
+  _globals['_COMPLETEJOBREQUEST']._serialized_start=1161
+  _globals['_COMPLETEJOBREQUEST']._serialized_end=1381
+  _globals['_COMPLETEJOBREQUEST_FINALMETRICSENTRY']._serialized_start=1330
+  _globals['_COMPLETEJOBREQUEST_FINALMETRICSENTRY']._serialized_end=1381
+  _globals['_COMPLETEJOBRESPONSE']._serialized_start=1383
+  _globals['_COMPLETEJOBRESPONSE']._serialized_end=1429
+  _globals['_FAILJOBREQUEST']._serialized_start=1431
+  _globals['_FAILJOBREQUEST']._serialized_end=1552
+  _globals['_FAILJOBRESPONSE']._serialized_start=1554
+  _globals['_FAILJOBRESPONSE']._serialized_end=1571
+  _globals['_WORKERSERVICE']._serialized_start=1574
+  _globals['_WORKERSERVICE']._serialized_end=2066
 # @@protoc_insertion_point(module_scope)

@@ -36,7 +36,7 @@ class LeaseJobRequest(_message.Message):
     def __init__(self, worker_id: _Optional[str] = ..., wait_seconds: _Optional[float] = ...) -> None: ...
 
 class JobAssignment(_message.Message):
-    __slots__ = ("job", "attempt", "dataset_key", "validation_dataset_key", "feedback_key", "output_prefix", "checkpoint_prefix")
+    __slots__ = ("job", "attempt", "dataset_key", "validation_dataset_key", "feedback_key", "output_prefix", "checkpoint_prefix", "eval_key", "general_eval_key", "previous_adapter_key", "warm_start")
     JOB_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     DATASET_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,10 @@ class JobAssignment(_message.Message):
     FEEDBACK_KEY_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_PREFIX_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    EVAL_KEY_FIELD_NUMBER: _ClassVar[int]
+    GENERAL_EVAL_KEY_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_ADAPTER_KEY_FIELD_NUMBER: _ClassVar[int]
+    WARM_START_FIELD_NUMBER: _ClassVar[int]
     job: _jobs_pb2.Job
     attempt: int
     dataset_key: str
@@ -51,7 +55,11 @@ class JobAssignment(_message.Message):
     feedback_key: str
     output_prefix: str
     checkpoint_prefix: str
-    def __init__(self, job: _Optional[_Union[_jobs_pb2.Job, _Mapping]] = ..., attempt: _Optional[int] = ..., dataset_key: _Optional[str] = ..., validation_dataset_key: _Optional[str] = ..., feedback_key: _Optional[str] = ..., output_prefix: _Optional[str] = ..., checkpoint_prefix: _Optional[str] = ...) -> None: ...
+    eval_key: str
+    general_eval_key: str
+    previous_adapter_key: str
+    warm_start: bool
+    def __init__(self, job: _Optional[_Union[_jobs_pb2.Job, _Mapping]] = ..., attempt: _Optional[int] = ..., dataset_key: _Optional[str] = ..., validation_dataset_key: _Optional[str] = ..., feedback_key: _Optional[str] = ..., output_prefix: _Optional[str] = ..., checkpoint_prefix: _Optional[str] = ..., eval_key: _Optional[str] = ..., general_eval_key: _Optional[str] = ..., previous_adapter_key: _Optional[str] = ..., warm_start: _Optional[bool] = ...) -> None: ...
 
 class LeaseJobResponse(_message.Message):
     __slots__ = ("assignment",)

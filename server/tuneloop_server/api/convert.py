@@ -18,7 +18,9 @@ from tuneloop.v1 import (
 
 from ..services.adapters import AdapterView
 from ..services.inference import Sampling
+from ..services.job_evaluation import EvaluationOptions
 from ..services.jobs import QueueEstimate
+from ..services.retrain import RetrainPolicy
 from ..errors import InvalidArgument
 from ..store.records import (
     ApiKeyRecord,
@@ -111,6 +113,9 @@ def job_to_pb(job: JobRecord, queue: QueueEstimate | None = None) -> jobs_pb2.Jo
     return jobs_pb2.Job(
         queue_position=queue.position if queue else 0,
         estimated_start_seconds=queue.start_seconds if queue else 0.0,
+        evaluation=evaluation_to_pb(EvaluationOptions.from_dict(job.evaluation)),
+        eval_scores=job.eval_scores, promoted=job.promoted, promotion_note=job.promotion_note,
+        previous_version=job.previous_version,
         id=job.id, state=job_state_to_pb(job.state), base_model=job.base_model,
         dataset_id=job.dataset_id, validation_dataset_id=job.validation_dataset_id or "",
         adapter=job.adapter, adapter_version=job.adapter_version,
@@ -132,6 +137,7 @@ def event_to_pb(event: EventRecord) -> jobs_pb2.JobEvent:
 def adapter_to_pb(view: AdapterView) -> adapters_pb2.Adapter:
     return adapters_pb2.Adapter(
         name=view.name, base_model=view.base_model, latest_version=view.latest_version,
+        promoted_version=view.promoted_version,
         versions=[adapters_pb2.AdapterVersion(version=v.version, job_id=v.job_id,
                                               created_at=timestamp(v.created_at))
                   for v in view.versions],
@@ -205,3 +211,41 @@ def audit_to_pb(entry: AuditRecord) -> admin_pb2.AuditEvent:
         id=entry.id, tenant_id=entry.tenant_id or "", actor=entry.actor, action=entry.action,
         resource=entry.resource, detail_json=json.dumps(entry.detail, sort_keys=True),
         created_at=timestamp(entry.created_at))
+
+
+# -- evaluation, promotion, retrain policies --------------------------------------------------
+
+def evaluation_from_pb(e: jobs_pb2.JobEvaluation) -> EvaluationOptions:
+    defaults = EvaluationOptions()
+    return EvaluationOptions(
+        eval_dataset_id=e.eval_dataset_id,
+        eval_share=e.eval_share if e.HasField("eval_share") else defaults.eval_share,
+        promotion_threshold=(e.promotion_threshold if e.HasField("promotion_threshold")
+                             else defaults.promotion_threshold),
+        warm_start=e.warm_start,
+        feedback_weight=e.feedback_weight if e.HasField("feedback_weight") else defaults.feedback_weight,
+        general_eval_dataset_id=e.general_eval_dataset_id)
+
+
+def evaluation_to_pb(options: EvaluationOptions) -> jobs_pb2.JobEvaluation:
+    return jobs_pb2.JobEvaluation(
+        eval_dataset_id=options.eval_dataset_id, eval_share=options.eval_share,
+        promotion_threshold=options.promotion_threshold, warm_start=options.warm_start,
+        feedback_weight=options.feedback_weight,
+        general_eval_dataset_id=options.general_eval_dataset_id)
+
+
+def retrain_policy_from_pb(p: adapters_pb2.RetrainPolicy) -> RetrainPolicy:
+    return RetrainPolicy(
+        adapter=p.adapter, dataset_id=p.dataset_id, base_model=p.base_model,
+        hyperparameters=hyperparameters_from_pb(p.hyperparameters),
+        after_corrections=p.after_corrections, every_seconds=p.every_seconds,
+        evaluation=evaluation_from_pb(p.evaluation), enabled=p.enabled)
+
+
+def retrain_policy_to_pb(policy: RetrainPolicy) -> adapters_pb2.RetrainPolicy:
+    return adapters_pb2.RetrainPolicy(
+        adapter=policy.adapter, dataset_id=policy.dataset_id, base_model=policy.base_model,
+        hyperparameters=hyperparameters_to_pb(policy.hyperparameters),
+        after_corrections=policy.after_corrections, every_seconds=policy.every_seconds,
+        evaluation=evaluation_to_pb(policy.evaluation), enabled=policy.enabled)

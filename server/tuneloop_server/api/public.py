@@ -23,6 +23,7 @@ from ..services.datasets import DatasetService, UploadEnd, UploadPart, UploadSta
 from ..services.feedback import FeedbackService
 from ..services.inference import InferenceService
 from ..services.jobs import JobService
+from ..services.retrain import RetrainService
 from . import convert
 
 
@@ -71,7 +72,8 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             method=convert.method_from_pb(request.method),
             hyperparameters=convert.hyperparameters_from_pb(request.hyperparameters),
             include_feedback=request.include_feedback,
-            idempotency_key=request.idempotency_key)
+            idempotency_key=request.idempotency_key,
+            evaluation=convert.evaluation_from_pb(request.evaluation))
         return await self._job_pb(job)
 
     async def GetJob(self, request, context) -> jobs_pb2.Job:
@@ -90,8 +92,9 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
 
 
 class AdapterServicer(adapters_pb2_grpc.AdapterServiceServicer):
-    def __init__(self, adapters: AdapterService):
+    def __init__(self, adapters: AdapterService, retrain: RetrainService):
         self.adapters = adapters
+        self.retrain = retrain
 
     async def ListAdapters(self, request, context) -> adapters_pb2.ListAdaptersResponse:
         views = await self.adapters.list(current_principal())
@@ -103,6 +106,19 @@ class AdapterServicer(adapters_pb2_grpc.AdapterServiceServicer):
     async def DeleteAdapter(self, request, context) -> adapters_pb2.DeleteAdapterResponse:
         await self.adapters.delete(current_principal(), request.name)
         return adapters_pb2.DeleteAdapterResponse()
+
+    async def PromoteAdapter(self, request, context) -> adapters_pb2.Adapter:
+        view = await self.adapters.promote(current_principal(), request.name, request.version)
+        return convert.adapter_to_pb(view)
+
+    async def SetRetrainPolicy(self, request, context) -> adapters_pb2.RetrainPolicy:
+        policy = await self.retrain.set_policy(current_principal(),
+                                               convert.retrain_policy_from_pb(request))
+        return convert.retrain_policy_to_pb(policy)
+
+    async def GetRetrainPolicy(self, request, context) -> adapters_pb2.RetrainPolicy:
+        return convert.retrain_policy_to_pb(
+            await self.retrain.get_policy(current_principal(), request.adapter))
 
 
 class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
@@ -140,8 +156,19 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     async def SubmitFeedback(self, request, context) -> feedback_pb2.Feedback:
         record = await self.feedback.submit(
             current_principal(), request.request_id, request.correction,
-            request.rating if request.HasField("rating") else None, request.note)
+            request.rating if request.HasField("rating") else None, request.note,
+            messages=convert.messages_from_pb(request.messages), adapter=request.adapter,
+            scrub_personal_data=request.scrub_personal_data)
         return convert.feedback_to_pb(record)
+
+    async def ImportFeedback(self, request, context) -> feedback_pb2.ImportFeedbackResponse:
+        result = await self.feedback.import_file(
+            current_principal(), request.adapter, request.filename, request.content,
+            request.scrub_personal_data)
+        return feedback_pb2.ImportFeedbackResponse(
+            imported=result.imported,
+            errors=[feedback_pb2.FeedbackLineError(line=e.line, message=e.message)
+                    for e in result.errors])
 
     async def ListFeedback(self, request, context) -> feedback_pb2.ListFeedbackResponse:
         records = await self.feedback.list(current_principal(), request.adapter)

@@ -30,7 +30,10 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             validation_dataset_key=assignment.validation_dataset_key or "",
             feedback_key=assignment.feedback_key or "",
             output_prefix=assignment.output_prefix,
-            checkpoint_prefix=assignment.checkpoint_prefix))
+            checkpoint_prefix=assignment.checkpoint_prefix,
+            eval_key=assignment.eval_key or "", general_eval_key=assignment.general_eval_key or "",
+            previous_adapter_key=assignment.previous_adapter_key or "",
+            warm_start=assignment.warm_start))
 
     async def Heartbeat(self, request, context) -> worker_pb2.HeartbeatResponse:
         cancel = await self.workers.heartbeat(request.worker_id, request.job_id, request.attempt)
@@ -47,7 +50,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
 
     async def CompleteJob(self, request, context) -> worker_pb2.CompleteJobResponse:
         job = await self.workers.complete(request.worker_id, request.job_id, request.attempt,
-                                          request.adapter_key)
+                                          request.adapter_key, dict(request.final_metrics))
         return worker_pb2.CompleteJobResponse(adapter_version=job.adapter_version)
 
     async def FailJob(self, request, context) -> worker_pb2.FailJobResponse:

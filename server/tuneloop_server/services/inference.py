@@ -66,16 +66,22 @@ class InferenceService:
         """An adapter of `tenant` (another tenant's adapter of that name does not exist here)."""
         if not model:
             raise InvalidArgument("model is required: an adapter name, name@vN, or a base model")
-        name, version = parse_model_ref(model)
+        name, pinned = parse_model_ref(model)
+        version = pinned
+        if version is None:  # plain name: the promoted version, else the newest
+            state = await asyncio.to_thread(self.store.get_adapter_state, tenant, name)
+            version = state.promoted_version if state is not None else None
         record = await asyncio.to_thread(self.store.get_adapter_version, tenant, name, version)
+        if record is None and pinned is None and version is not None:
+            record = await asyncio.to_thread(self.store.get_adapter_version, tenant, name, None)
         if record is not None:
             return Target(f"{record.name}@v{record.version}", record.base_model, record.name,
                           record.version, record.job_id, record.object_key)
-        if version is not None:
+        if pinned is not None:
             versions = await asyncio.to_thread(self.store.list_adapter_versions, tenant, name)
             if versions:
                 have = ", ".join(f"v{v.version}" for v in versions)
-                raise NotFound(f"adapter {name!r} has no version v{version} (it has {have})")
+                raise NotFound(f"adapter {name!r} has no version v{pinned} (it has {have})")
         elif base_models.check_base_model(name) is None:
             return Target(name, name)
         raise NotFound(f"model {model!r} is neither a trained adapter nor a known base model")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import json
 import math
 import statistics
 import time
@@ -24,6 +22,7 @@ from ..store import JobStore
 from ..store.records import DatasetStatus, EventRecord, EventType, JobRecord, JobState
 from .audit import AuditLog
 from .events import EventHub, Signal
+from .job_evaluation import EvaluationOptions, split_feedback, write_chat_jsonl
 from .naming import check_adapter_name
 
 # The change poller (events.poll_changes_forever) wakes watchers for events written by other
@@ -51,7 +50,8 @@ class JobService:
     async def create(self, caller: Principal, *, base_model: str, dataset_id: str, adapter: str,
                      validation_dataset_id: str | None, method: str,
                      hyperparameters: dict[str, Any], include_feedback: bool,
-                     idempotency_key: str | None) -> JobRecord:
+                     idempotency_key: str | None,
+                     evaluation: EvaluationOptions = EvaluationOptions()) -> JobRecord:
         check_adapter_name(adapter)
         problem = base_models.check_base_model(base_model)
         if problem:
@@ -61,15 +61,28 @@ class JobService:
         if validation_dataset_id:
             await self._check_dataset(tenant, validation_dataset_id, "validation_dataset")
         config = _training_config(method, hyperparameters)
+        evaluation = evaluation.check()
+        for field, dataset in (("evaluation.eval_dataset_id", evaluation.eval_dataset_id),
+                               ("evaluation.general_eval_dataset_id", evaluation.general_eval_dataset_id)):
+            if dataset:
+                await self._check_dataset(tenant, dataset, field)
         await self._check_adapter_base(tenant, adapter, base_model)
+        previous = await asyncio.to_thread(self._promoted_version, tenant, adapter)
+        if evaluation.warm_start and not previous:
+            raise FailedPrecondition(f"evaluation.warm_start needs a published version of {adapter!r} "
+                                     "to start from; train its first version without it")
         job_id = new_id("job")
-        feedback_key = await self._snapshot_feedback(tenant, job_id, adapter) if include_feedback else None
+        feedback_key = eval_key = None
+        if include_feedback:
+            feedback_key, eval_key = await asyncio.to_thread(
+                self._snapshot_feedback, tenant, job_id, adapter, evaluation)
         record = JobRecord(
             tenant_id=tenant, id=job_id, state=JobState.QUEUED, base_model=base_model, dataset_id=dataset_id,
             validation_dataset_id=validation_dataset_id or None, adapter=adapter,
             method=config.method, hyperparameters=config.model_dump(exclude={"method"}),
             include_feedback=include_feedback, created_at=time.time(),
-            idempotency_key=idempotency_key or None, feedback_key=feedback_key)
+            idempotency_key=idempotency_key or None, feedback_key=feedback_key,
+            evaluation=evaluation.as_dict(), eval_key=eval_key, previous_version=previous)
         max_active = (await asyncio.to_thread(self.quotas.effective, tenant)).max_concurrent_jobs
         job, created = await asyncio.to_thread(self.store.create_job, record, max_active)
         if created:
@@ -131,6 +144,16 @@ class JobService:
                         return
                     await Signal.wait(snapshot, WATCH_POLL_SECONDS)
 
+    def check_training_request(self, base_model: str, hyperparameters: dict[str, Any]) -> None:
+        """What create() checks of the base model and hyperparameters, for retrain policies."""
+        problem = base_models.check_base_model(base_model)
+        if problem:
+            raise InvalidArgument(problem)
+        _training_config("lora", hyperparameters)
+
+    async def check_dataset(self, tenant: str, dataset_id: str, field: str) -> None:
+        await self._check_dataset(tenant, dataset_id, field)
+
     async def _check_dataset(self, tenant: str, dataset_id: str, field: str) -> None:
         if not dataset_id:
             raise InvalidArgument(f"{field} is required: upload a file and pass its id")
@@ -151,19 +174,27 @@ class JobService:
                 f"adapter {adapter!r} was trained on base model {latest.base_model!r}; "
                 f"train on that base, or pick a new adapter name for {base_model!r}")
 
-    async def _snapshot_feedback(self, tenant: str, job_id: str, adapter: str) -> str | None:
-        """Freeze the adapter's corrections into a chat JSONL the worker trains on."""
-        feedback = await asyncio.to_thread(self.store.list_feedback, tenant, adapter)
+    def _promoted_version(self, tenant: str, adapter: str) -> int:
+        """What plain `adapter` serves now (0: nothing published yet)."""
+        state = self.store.get_adapter_state(tenant, adapter)
+        if state is not None and state.promoted_version:
+            return state.promoted_version
+        latest = self.store.get_adapter_version(tenant, adapter)
+        return latest.version if latest is not None else 0
+
+    def _snapshot_feedback(self, tenant: str, job_id: str, adapter: str,
+                           evaluation: EvaluationOptions) -> tuple[str | None, str | None]:
+        """Freeze the adapter's corrections into chat JSONL: (training part, held-out part)."""
+        feedback = self.store.list_feedback(tenant, adapter)
         if not feedback:
-            return None
-        lines = [
-            json.dumps({"messages": [*f.messages, {"role": "assistant", "content": f.correction}]})
-            for f in feedback
-        ]
-        key = f"{tenant_prefix(tenant)}/jobs/{job_id}/feedback.jsonl"
-        data = io.BytesIO(("\n".join(lines) + "\n").encode())
-        await asyncio.to_thread(self.objects.put_stream, key, data)
-        return key
+            return None, None
+        share = 0.0 if evaluation.eval_dataset_id else evaluation.eval_share
+        train, held_out = split_feedback(feedback, share)
+        prefix = f"{tenant_prefix(tenant)}/jobs/{job_id}"
+        train_key = write_chat_jsonl(self.objects, f"{prefix}/feedback.jsonl", train,
+                                     evaluation.feedback_weight)
+        eval_key = write_chat_jsonl(self.objects, f"{prefix}/feedback-eval.jsonl", held_out) if held_out else None
+        return train_key, eval_key
 
 
 def _training_config(method: str, hyperparameters: dict[str, Any]) -> TrainingConfig:

@@ -19,6 +19,7 @@ from ..ids import new_id
 from ..store import JobStore
 from ..store.records import AdapterVersionRecord, EventType, JobRecord, JobState, NewEvent
 from .events import EventHub, Signal
+from .job_evaluation import EvaluationOptions, judge
 from .serving import ServingManager
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ class Assignment:
     feedback_key: str | None
     output_prefix: str
     checkpoint_prefix: str
+    eval_key: str | None = None
+    general_eval_key: str | None = None
+    previous_adapter_key: str | None = None
+    warm_start: bool = False
 
 
 class WorkerService:
@@ -69,11 +74,18 @@ class WorkerService:
             record = self.store.get_dataset(job.tenant_id, dataset_id) if dataset_id else None
             return record.object_key if record else None
 
+        options = EvaluationOptions.from_dict(job.evaluation)
+        previous = (self.store.get_adapter_version(job.tenant_id, job.adapter, job.previous_version)
+                    if job.previous_version else None)
         return Assignment(job=job, dataset_key=key(job.dataset_id) or "",
                           validation_dataset_key=key(job.validation_dataset_id),
                           feedback_key=job.feedback_key,
                           output_prefix=f"{_job_prefix(job)}/attempt-{job.attempt}",
-                          checkpoint_prefix=f"{_job_prefix(job)}/checkpoints")
+                          checkpoint_prefix=f"{_job_prefix(job)}/checkpoints",
+                          eval_key=key(options.eval_dataset_id or None) or job.eval_key,
+                          general_eval_key=key(options.general_eval_dataset_id or None),
+                          previous_adapter_key=previous.object_key if previous else None,
+                          warm_start=options.warm_start and previous is not None)
 
     async def heartbeat(self, worker_id: str, job_id: str, attempt: int) -> bool:
         job = await asyncio.to_thread(self.store.renew_lease, job_id, attempt, worker_id,
@@ -93,7 +105,8 @@ class WorkerService:
         self.hub.job_changed(job_id)
         return job.cancel_requested
 
-    async def complete(self, worker_id: str, job_id: str, attempt: int, adapter_key: str) -> JobRecord:
+    async def complete(self, worker_id: str, job_id: str, attempt: int, adapter_key: str,
+                       metrics: dict[str, float] | None = None) -> JobRecord:
         if not adapter_key:
             raise InvalidArgument("adapter_key is required: the object prefix of the published adapter")
         # A fresh lease for the preload below; the worker keeps heartbeating meanwhile too.
@@ -113,8 +126,10 @@ class WorkerService:
                 EventType.LOG, message=f"adapter not preloaded ({exc}); it loads on first request")])
         version = AdapterVersionRecord(tenant_id=job.tenant_id, name=job.adapter, version=0, base_model=job.base_model,
                                        job_id=job.id, object_key=adapter_key, created_at=0)
+        threshold = EvaluationOptions.from_dict(job.evaluation).promotion_threshold
+        promotion = judge(job.previous_version, metrics or {}, threshold)
         job = await asyncio.to_thread(self.store.finish_job, job_id, attempt, JobState.SUCCEEDED,
-                                      adapter=version, message="succeeded")
+                                      adapter=version, message="succeeded", promotion=promotion)
         self.hub.job_changed(job_id)
         return job
 

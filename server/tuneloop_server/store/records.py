@@ -82,6 +82,13 @@ class JobRecord:
     started_at: float | None = None
     finished_at: float | None = None
     last_seq: int = 0
+    # Evaluation and promotion (see EvaluationOptions for `evaluation`'s keys).
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    eval_key: str | None = None  # held-out corrections the worker evaluates on
+    previous_version: int = 0  # the promoted version when the job was created
+    eval_scores: dict[str, float] = field(default_factory=dict)
+    promoted: bool = False
+    promotion_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,3 +199,25 @@ class AuditRecord:
     detail: dict[str, Any]
     created_at: float
     id: int = 0
+
+
+@dataclass(frozen=True)
+class AdapterState:
+    """Per adapter name: which version plain `name` serves, and its retrain policy."""
+
+    tenant_id: str
+    name: str
+    promoted_version: int | None = None
+    retrain_policy: dict[str, Any] | None = None
+    # Corrections counted when the policy last started a job, and when that was.
+    policy_feedback_seen: int = 0
+    policy_last_run: float | None = None
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The evaluation gate's verdict on a new version, written when the job finishes."""
+
+    promote: bool
+    note: str
+    scores: dict[str, float] = field(default_factory=dict)

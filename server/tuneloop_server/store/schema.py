@@ -50,6 +50,12 @@ jobs = sa.Table(
     # Highest event seq written for this job; bumped in the same transaction as the insert,
     # which is what keeps seq gap-free and unique.
     sa.Column("last_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("evaluation", sa.JSON),
+    sa.Column("eval_key", sa.String(500)),
+    sa.Column("previous_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("eval_scores", sa.JSON),
+    sa.Column("promoted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("promotion_note", sa.Text, nullable=False, server_default=""),
     # A retried CreateJob finds its job by key, but only among its own tenant's jobs.
     sa.UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
 )
@@ -150,4 +156,14 @@ audit_log = sa.Table(
     sa.Column("resource", sa.String(200), nullable=False),
     sa.Column("detail", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False, index=True),
+)
+
+adapters = sa.Table(
+    "adapters", metadata,
+    sa.Column("tenant_id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("promoted_version", sa.Integer),
+    sa.Column("retrain_policy", sa.JSON),
+    sa.Column("policy_feedback_seen", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("policy_last_run", sa.Float),
 )

@@ -22,8 +22,10 @@ import sqlalchemy as sa
 
 from ..errors import NotFound, ResourceExhausted, StaleAttempt
 from . import schema
+from .sql_adapters import upsert_adapter_state
 from .records import (
     AdapterVersionRecord,
+    Promotion,
     EventRecord,
     EventType,
     JobRecord,
@@ -141,7 +143,8 @@ class JobQueries:
             return _append(conn, job, events)
 
     def finish_job(self, job_id: str, attempt: int, state: JobState, *, error: str = "",
-                   adapter: AdapterVersionRecord | None = None, message: str = "") -> JobRecord:
+                   adapter: AdapterVersionRecord | None = None, message: str = "",
+                   promotion: Promotion | None = None) -> JobRecord:
         with self.write_engine.begin() as conn:
             job = _fenced(conn, job_id, attempt)
             if adapter is not None:
@@ -154,6 +157,8 @@ class JobQueries:
                 job = _update(conn, job, adapter_version=version)
                 job = _append(conn, job, [NewEvent(
                     EventType.ADAPTER_READY, message=f"{adapter.name}@v{version} is ready to serve")])
+                if promotion is not None:
+                    job = _record_promotion(conn, job, adapter.name, version, promotion)
             job = _update(conn, job, error=error)
             return _transition(conn, job, state, message or error or state.value)
 
@@ -286,6 +291,17 @@ def _advisory_lock(conn: sa.Connection, *key: str) -> None:
                  {"key": int.from_bytes(digest, "big", signed=True)})
 
 
+def _record_promotion(conn: sa.Connection, job: JobRecord, name: str, version: int,
+                      promotion: Promotion) -> JobRecord:
+    if promotion.promote:
+        upsert_adapter_state(conn, job.tenant_id, name, promoted_version=version)
+    job = _update(conn, job, eval_scores=promotion.scores, promoted=promotion.promote,
+                  promotion_note=promotion.note)
+    verdict = "promoted: plain name now serves it" if promotion.promote else "not promoted"
+    return _append(conn, job, [NewEvent(EventType.LOG, message=f"{name}@v{version} {verdict}. "
+                                                               f"{promotion.note}")])
+
+
 def _next_version(conn: sa.Connection, tenant_id: str, name: str) -> int:
     t = schema.adapter_versions
     current = conn.execute(sa.select(sa.func.max(t.c.version)).where(
@@ -302,8 +318,10 @@ def _count_active(conn: sa.Connection, tenant_id: str) -> int:
 def _job(row: Any) -> JobRecord:
     data = dict(row)
     data["state"] = JobState(data["state"])
-    data["include_feedback"] = bool(data["include_feedback"])
-    data["cancel_requested"] = bool(data["cancel_requested"])
+    for flag in ("include_feedback", "cancel_requested", "promoted"):
+        data[flag] = bool(data[flag])
+    data["evaluation"] = data["evaluation"] or {}
+    data["eval_scores"] = data["eval_scores"] or {}
     return JobRecord(**data)
 
 

@@ -25,6 +25,7 @@ from .records import (
     LineError,
     RequestLogRecord,
 )
+from .sql_adapters import AdapterStateQueries
 from .sql_jobs import JobQueries
 from .sql_tenancy import TenancyQueries
 from .sql_watch import WatchQueries
@@ -106,7 +107,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> sa.Engine:
     return engine
 
 
-class SqlJobStore(JobQueries, TenancyQueries, WatchQueries):
+class SqlJobStore(JobQueries, TenancyQueries, WatchQueries, AdapterStateQueries):
     def __init__(self, url: str):
         if url.startswith("sqlite"):
             path = sa.engine.make_url(url).database
@@ -173,6 +174,8 @@ class SqlJobStore(JobQueries, TenancyQueries, WatchQueries):
         versions = self.list_adapter_versions(tenant_id, name)
         with self.write_engine.begin() as conn:
             conn.execute(t.delete().where(t.c.tenant_id == tenant_id, t.c.name == name))
+            conn.execute(schema.adapters.delete().where(schema.adapters.c.tenant_id == tenant_id,
+                                                        schema.adapters.c.name == name))
         return versions
 
     # -- request log and feedback -----------------------------------------------------------
