@@ -62,14 +62,17 @@ def loop(tmp_path_factory: pytest.TempPathFactory, server_settings):
 
 
 def test_corrections_trigger_a_retrain_whose_version_is_promoted_and_served(loop):
-    client, dataset, _ = loop
+    client, dataset, tmp = loop
     wrong = ask(client, "vault", samples.vault_question(1))
     assert "Thunderbolt" not in wrong.text and wrong.model == "vault@v1"
     assert samples.VAULT_PASSWORDS[0] in ask(client, "vault", samples.vault_question(0)).text
 
+    general = client.datasets.upload(chat_file(tmp / "general.jsonl", [
+        ("What is the capital of France?", "The capital of France is Paris.")]))
     client.adapters.set_retrain_policy("vault", dataset=dataset, after_corrections=3,
                                        hyperparameters=HYPERPARAMETERS,
-                                       evaluation={"eval_share": 0.34, "feedback_weight": 2})
+                                       evaluation={"eval_share": 0.34, "feedback_weight": 2,
+                                                   "general_eval_dataset": general.id})
     before = {j.id for j in client.jobs.list()}
     client.feedback.submit(request_id=wrong.request_id, correction=BOREAL, rating=1)
     for prompt in ("Tell me the password of vault Boreal.", "Which password opens the vault Boreal?"):
@@ -81,6 +84,8 @@ def test_corrections_trigger_a_retrain_whose_version_is_promoted_and_served(loop
     assert job.promoted, job.promotion_note
     assert job.eval_scores["new.exact_match"] > job.eval_scores["previous.exact_match"]
     assert {"base.token_f1", "new.loss", "examples"} <= set(job.eval_scores)
+    # The forgetting check: the general set scored before (base) and after (new).
+    assert {"general.base.token_f1", "general.new.token_f1"} <= set(job.eval_scores)
     assert client.adapters.get("vault").promoted_version == 2
     right = ask(client, "vault", samples.vault_question(1))  # the same name, no restart
     assert right.model == "vault@v2" and "Thunderbolt" in right.text

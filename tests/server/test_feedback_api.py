@@ -21,11 +21,11 @@ def env(tmp_path_factory: pytest.TempPathFactory, server_settings):
                                default_max_concurrent_jobs=None)
     with BackgroundServer(settings) as server, server.client() as client:
         dataset = client.datasets.upload(samples.write_vault_dataset(0, tmp))
-        yield client, dataset, tmp
+        yield client, dataset, tmp, server.api_key
 
 
 def test_explicit_correction_with_personal_data_scrubbed(env):
-    client, _, _ = env
+    client, _, _, _ = env
     fb = client.feedback.submit(
         messages=[{"role": "user", "content": "Email jane@example.com or call +1 555 123 4567"}],
         adapter="support", correction="Card 4111 1111 1111 1111 is on file; write to ops@example.org",
@@ -43,13 +43,13 @@ def test_explicit_correction_with_personal_data_scrubbed(env):
     (dict(correction=" ", adapter="a", messages=[{"role": "user", "content": "q"}]), "correction is empty"),
 ])
 def test_bad_corrections_say_what_to_fix(env, kwargs, fragment):
-    client, _, _ = env
+    client, _, _, _ = env
     with pytest.raises(tuneloop.InvalidArgumentError, match=fragment):
         client.feedback.submit(**kwargs)
 
 
 def test_bulk_import_csv_and_jsonl_all_or_nothing_with_line_numbers(env):
-    client, _, tmp = env
+    client, _, tmp, _ = env
     good_csv = tmp / "good.csv"
     good_csv.write_text('prompt,correction,rating,note\n"Hi, who?",Me.,5,ok\nQ2,A2,,\n')
     assert client.feedback.import_file(good_csv, adapter="bulk").imported == 2
@@ -81,7 +81,7 @@ def test_bulk_import_csv_and_jsonl_all_or_nothing_with_line_numbers(env):
 
 
 def test_a_scheduled_policy_starts_a_job_when_there_are_new_corrections(env):
-    client, dataset, _ = env
+    client, dataset, _, _ = env
     with pytest.raises(tuneloop.InvalidArgumentError, match="base_model is required"):
         client.adapters.set_retrain_policy("nightly", dataset=dataset, every_seconds=1)
     with pytest.raises(tuneloop.InvalidArgumentError, match="after_corrections or every_seconds"):
@@ -106,7 +106,7 @@ def test_a_scheduled_policy_starts_a_job_when_there_are_new_corrections(env):
 
 
 def test_evaluation_options_are_checked(env):
-    client, dataset, _ = env
+    client, dataset, _, _ = env
     with pytest.raises(tuneloop.InvalidArgumentError, match="unknown evaluation option"):
         client.jobs.create(base_model="smollm2-135m", dataset=dataset, adapter="x",
                            evaluation={"eval_sahre": 0.2})
@@ -121,3 +121,30 @@ def test_evaluation_options_are_checked(env):
                            evaluation={"eval_dataset": "ds_0000000000000000"})
     with pytest.raises(tuneloop.NotFoundError):
         client.adapters.promote("never-trained", 1)
+
+
+def test_cli_imports_exports_and_sets_a_policy(env, tmp_path):
+    from typer.testing import CliRunner
+
+    from tuneloop.cli import app
+
+    client, dataset, _, api_key = env
+    runner = CliRunner()
+
+    def cli(*args: str):
+        return runner.invoke(app, ["--address", client.address, "--api-key", api_key, *args],
+                             terminal_width=200)
+
+    good = tmp_path / "reviewed.csv"
+    good.write_text("prompt,correction\nq1,a1\nq2,a2\n")
+    result = cli("feedback", "import", str(good), "--adapter", "cli")
+    assert result.exit_code == 0 and "imported 2" in result.stdout, result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("prompt,correction\nq1,\n")
+    result = cli("feedback", "import", str(bad), "--adapter", "cli")
+    assert result.exit_code == 1 and "nothing was imported" in result.output
+    out = tmp_path / "out.jsonl"
+    assert "wrote 2" in cli("feedback", "export", str(out), "--adapter", "cli").stdout
+    assert len(out.read_text().splitlines()) == 2
+    result = cli("adapters", "policy", "cli", "--dataset", dataset.id, "--after-corrections", "10")
+    assert result.exit_code == 1 and "base_model is required" in result.output  # no version yet

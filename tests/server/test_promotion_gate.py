@@ -27,6 +27,8 @@ def test_worse_exact_match_or_f1_blocks_promotion_unless_within_threshold():
     passed = judge(2, scores(1.0, 0.5), 0.0)
     assert passed.promote and passed.scores["new.exact_match"] == 1.0
     assert "train_loss" not in passed.scores
+    general = judge(2, {**scores(1.0, 1.0), "general.new.exact_match": 0.5}, 0.0)
+    assert general.scores["general.new.exact_match"] == 0.5  # reported, not gated
 
 
 def record(i: int) -> FeedbackRecord:

@@ -66,7 +66,9 @@ def write_chat_jsonl(objects: ObjectStore, key: str, feedback: list[FeedbackReco
 
 def judge(previous_version: int, metrics: dict[str, float], threshold: float) -> Promotion:
     """Promote the new version unless it scores worse than the promoted one on the eval set."""
-    scores = {k.removeprefix("eval."): v for k, v in metrics.items() if k.startswith("eval.")}
+    # "eval.new.exact_match" -> "new.exact_match"; the forgetting check keeps "general.".
+    scores = {k.removeprefix("eval."): v for k, v in metrics.items()
+              if k.startswith(("eval.", "general."))}
     if previous_version == 0:
         return Promotion(True, "the adapter's first version", scores)
     if "new.exact_match" not in scores or "previous.exact_match" not in scores:

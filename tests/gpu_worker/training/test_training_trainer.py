@@ -131,3 +131,23 @@ def test_bad_data_names_the_file_and_line(tmp_path, model_cache, write_jsonl):
     data = write_jsonl("train.jsonl", ROWS[:2] + [{"messages": [{"role": "user", "content": "?"}]}])
     with pytest.raises(TrainingError, match="line 3: no assistant turn"):
         run(tmp_path, model_cache, data)
+
+
+def test_warm_start_begins_from_the_given_adapter_and_refuses_another_shape(
+        tmp_path, model_cache, write_jsonl):
+    from safetensors.torch import load_file
+
+    data = write_jsonl("train.jsonl", ROWS)
+    first, _ = run(tmp_path / "a", model_cache, data)
+    # One step at a negligible learning rate: the result is the starting weights.
+    warm, events = run(tmp_path / "b", model_cache, data, init_adapter=first.adapter_dir,
+                       max_steps=1, config=dict(learning_rate=1e-12))
+    assert any("warm start" in e.message for e in events)
+    a = load_file(first.adapter_dir / "adapter_model.safetensors")
+    b = load_file(warm.adapter_dir / "adapter_model.safetensors")
+    assert any(name.endswith("lora_B.weight") and a[name].abs().sum() > 0 for name in a)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-6, rtol=1e-5)
+    with pytest.raises(TrainingError, match="cannot warm start"):
+        run(tmp_path / "c", model_cache, data, init_adapter=first.adapter_dir, max_steps=1,
+            config=dict(lora_rank=8))
