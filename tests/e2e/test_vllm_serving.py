@@ -193,3 +193,17 @@ def test_killed_vllm_is_restarted_and_requests_succeed_again(stack):
     assert vllm.restarts == 1 and vllm.pid != old_pid
     # One log across restarts: both starts are in it.
     assert vllm.log_file.read_text().count("--- starting vLLM") == 2
+    # The killed server's engine and worker processes were ended with it.
+    assert not _group_members(old_pid)
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":  # pgrp is the 5th field of stat
+            members.append(int(stat.parent.name))
+    return members

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -123,6 +124,8 @@ class VllmServer:
             self.restarts += 1
             log.error("vLLM (pid %s) exited with code %s; restarting (restart %d). Log tail:\n%s",
                       process.pid, process.returncode, self.restarts, self.log_tail(20))
+            # Its engine and worker processes outlive a killed API server: end the whole group.
+            _kill_group(process.pid, signal.SIGKILL)
             try:
                 await asyncio.to_thread(self._spawn)
                 await self.wait_healthy()
@@ -146,12 +149,21 @@ class VllmServer:
 
 
 def _terminate(process: subprocess.Popen, grace: float) -> None:
-    process.terminate()
+    """Stop vLLM and every process it started (they share its process group)."""
+    _kill_group(process.pid, signal.SIGTERM)
     try:
         process.wait(grace)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        pass
+    _kill_group(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _free_port() -> int:
