@@ -65,7 +65,8 @@ def test_job_succeeds_and_publishes_version_one(run):
     assert run.job.adapter_version == 1
     assert run.client.adapters.get("facts").latest_version == 1
     types = [ev.type for _, ev in run.events]
-    assert types[-2:] == ["adapter_ready", "state"]
+    assert types[-3:] == ["adapter_ready", "log", "state"]
+    assert "facts@v1 promoted" in run.events[-2][1].message  # the first version always is
     assert [ev.state for _, ev in run.events if ev.type == "state"] == ["queued", "running", "succeeded"]
 
 
