@@ -15,9 +15,23 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x7475_6E65_6C6F_6F70
 
 
-def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    config = _config()
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Replicas starting together: one migrates, the others wait here and then find the
