@@ -298,8 +298,8 @@ def _record_promotion(conn: sa.Connection, job: JobRecord, name: str, version: i
     job = _update(conn, job, eval_scores=promotion.scores, promoted=promotion.promote,
                   promotion_note=promotion.note)
     verdict = "promoted: plain name now serves it" if promotion.promote else "not promoted"
-    return _append(conn, job, [NewEvent(EventType.LOG, message=f"{name}@v{version} {verdict}. "
-                                                               f"{promotion.note}")])
+    note = promotion.note[:1].upper() + promotion.note[1:]
+    return _append(conn, job, [NewEvent(EventType.LOG, message=f"{name}@v{version} {verdict}. {note}")])
 
 
 def _next_version(conn: sa.Connection, tenant_id: str, name: str) -> int:
