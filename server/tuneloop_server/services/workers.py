@@ -118,12 +118,18 @@ class WorkerService:
             raise InvalidArgument(f"adapter_key must lie under this job's output prefix "
                                   f"{_job_prefix(job)}/; got {adapter_key!r}")
         # Load before announcing: once the job says SUCCEEDED, the adapter answers at once.
+        # The first load on a replica may load the base model too, which can outlast the
+        # lease: hold the lease meanwhile, so the reaper does not requeue a finished job.
+        keeper = asyncio.create_task(self._hold_lease(job_id, attempt, worker_id))
         try:
             await self.serving.ensure_loaded(job.base_model, job.id, adapter_key)
         except Exception as exc:  # serving will retry on first request; training still succeeded
             log.warning("preloading adapter of %s failed: %s", job_id, exc)
             await asyncio.to_thread(self.store.append_events, job_id, attempt, [NewEvent(
                 EventType.LOG, message=f"adapter not preloaded ({exc}); it loads on first request")])
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
         version = AdapterVersionRecord(tenant_id=job.tenant_id, name=job.adapter, version=0, base_model=job.base_model,
                                        job_id=job.id, object_key=adapter_key, created_at=0)
         threshold = EvaluationOptions.from_dict(job.evaluation).promotion_threshold
@@ -132,6 +138,12 @@ class WorkerService:
                                       adapter=version, message="succeeded", promotion=promotion)
         self.hub.job_changed(job_id)
         return job
+
+    async def _hold_lease(self, job_id: str, attempt: int, worker_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_seconds / 3)
+            await asyncio.to_thread(self.store.renew_lease, job_id, attempt, worker_id,
+                                    self.settings.lease_seconds)
 
     async def fail(self, job_id: str, attempt: int, error: str, cancelled: bool,
                    retryable: bool = False) -> JobRecord:
